@@ -1,0 +1,38 @@
+# Hearth: a fresh clone needs only `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV_SECRETS := data/dev-secrets.toml
+
+.PHONY: run test lint bench clean
+
+# The virtualenv, reinstalled whenever the project's dependencies change.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+# Create (or migrate) the database, load the catalogues, serve on 127.0.0.1:8000 and :8001.
+run: $(STAMP)
+	$(BIN)/python -m scripts.dev_secrets $(DEV_SECRETS)
+	$(BIN)/python -m scripts.seed --config $(DEV_SECRETS)
+	$(BIN)/python server.py --config $(DEV_SECRETS)
+
+# Every test, then the type and style checks.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	$(BIN)/mypy
+	$(BIN)/ruff check .
+
+lint: $(STAMP)
+	$(BIN)/mypy
+	$(BIN)/ruff check .
+
+# The performance record (scripts/bench): Hearth against its peers, as ratios.
+bench: $(STAMP)
+	$(BIN)/python -m scripts.bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,26 @@
+"""Accounts shared by every app: users, password hashing, tokens, refresh rotation."""
+
+from handlers.accounts.passwords import PasswordHasher
+from handlers.accounts.service import (
+    AccountError,
+    Accounts,
+    EmailTaken,
+    Lifetimes,
+    RefreshRefused,
+    TokenPair,
+)
+from handlers.accounts.tokens import Claims, TokenCodec, TokenExpired, TokenInvalid
+
+__all__ = [
+    "AccountError",
+    "Accounts",
+    "Claims",
+    "EmailTaken",
+    "Lifetimes",
+    "PasswordHasher",
+    "RefreshRefused",
+    "TokenCodec",
+    "TokenExpired",
+    "TokenInvalid",
+    "TokenPair",
+]

@@ -1,0 +1,181 @@
+"""Accounts shared by every app: users, logins, token pairs and refresh rotation.
+
+A login starts a refresh-token family. Refreshing spends the presented token
+and issues the next of the same family, in one transaction. A spent token
+presented again means it was stolen or replayed: the whole family is revoked,
+so neither the thief nor the owner can refresh with it any more.
+
+Invariants: a refresh token is spent at most once; a revoked family never
+issues again; the access and refresh tokens of a pair name the same user.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.accounts.passwords import PasswordHasher, password_problem
+from handlers.accounts.tokens import TokenCodec, TokenError
+from storage import Database
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+
+
+class AccountError(Exception):
+    """A documented refusal; `message` says what is wrong."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EmailTaken(AccountError):
+    pass
+
+
+class RefreshRefused(AccountError):
+    pass
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    access: int
+    refresh: int
+
+
+class Accounts:
+    def __init__(
+        self, db: Database, hasher: PasswordHasher, tokens: TokenCodec, *, min_password_length: int
+    ) -> None:
+        self.db = db
+        self.hasher = hasher
+        self.tokens = tokens
+        self._min_password_length = min_password_length
+
+    async def register_email(self, email: str, password: str) -> int:
+        """Create a user; raises AccountError (policy) or EmailTaken."""
+        address = _normal_email(email)
+        if address is None:
+            raise AccountError("invalid email")
+        problem = password_problem(password, min_length=self._min_password_length)
+        if problem is not None:
+            raise AccountError(problem)
+        hashed = await self.hasher.hash(password)
+
+        def insert(connection: sqlite3.Connection) -> int | None:
+            cursor = connection.execute(
+                "INSERT INTO users (email, password_hash, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (email) DO NOTHING",
+                (address, hashed, int(time.time())),
+            )
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+
+        user_id = await self.db.write(insert)
+        if user_id is None:
+            raise EmailTaken("this user already exist")
+        return user_id
+
+    async def login_email(self, email: str, password: str) -> int | None:
+        """The user id for these credentials, or None (same time either way)."""
+
+        def find(connection: sqlite3.Connection) -> tuple[int, str | None] | None:
+            row: tuple[int, str | None] | None = connection.execute(
+                "SELECT id, password_hash FROM users WHERE email = ?", (email,)
+            ).fetchone()
+            return row
+
+        email = _normal_email(email) or ""
+        row = await self.db.read(find) if email else None
+        matches = await self.hasher.verify(password, row[1] if row else None)
+        return row[0] if row and matches else None
+
+    async def issue_pair(
+        self, user_id: int, lifetimes: Lifetimes, claims: Mapping[str, Any] | None = None
+    ) -> TokenPair:
+        """Start a refresh family for `user_id` and return its first pair."""
+        access = self.tokens.issue("access", user_id, lifetimes.access, claims)
+        refresh = self.tokens.issue("refresh", user_id, lifetimes.refresh, claims)
+
+        def start_family(connection: sqlite3.Connection) -> None:
+            family = connection.execute(
+                "INSERT INTO refresh_families (user_id, created_at) VALUES (?, ?)",
+                (user_id, int(time.time())),
+            ).lastrowid
+            connection.execute(
+                "INSERT INTO refresh_tokens (jti, family_id, expires_at) VALUES (?, ?, ?)",
+                (refresh.jti, family, refresh.expires_at),
+            )
+
+        await self.db.write(start_family)
+        return TokenPair(access.token, refresh.token)
+
+    async def refresh(
+        self,
+        refresh_token: str,
+        lifetimes: Lifetimes,
+        claims_for: Callable[[int], Mapping[str, Any]] | None = None,
+    ) -> TokenPair:
+        """Spend `refresh_token` and return the family's next pair (with `claims_for(user)`).
+
+        Raises RefreshRefused; a reused token also revokes its family.
+        """
+        try:
+            presented = self.tokens.verify(refresh_token, "refresh")
+        except TokenError as error:
+            raise RefreshRefused(str(error)) from None
+        user_id = presented.user_id
+        claims = claims_for(user_id) if claims_for is not None else None
+        access = self.tokens.issue("access", user_id, lifetimes.access, claims)
+        refresh = self.tokens.issue("refresh", user_id, lifetimes.refresh, claims)
+
+        def rotate(connection: sqlite3.Connection) -> str | None:
+            row = connection.execute(
+                "SELECT t.spent, f.revoked, f.id, f.user_id FROM refresh_tokens AS t"
+                " JOIN refresh_families AS f ON f.id = t.family_id WHERE t.jti = ?",
+                (presented.jti,),
+            ).fetchone()
+            if row is None or row[3] != user_id:
+                return "token invalid"
+            spent, revoked, family = row[0], row[1], row[2]
+            if revoked:
+                return "token revoked"
+            if spent:
+                connection.execute(
+                    "UPDATE refresh_families SET revoked = 1 WHERE id = ?", (family,)
+                )
+                return "token reused: every session of this login is revoked"
+            connection.execute(
+                "UPDATE refresh_tokens SET spent = 1 WHERE jti = ?", (presented.jti,)
+            )
+            connection.execute(
+                "INSERT INTO refresh_tokens (jti, family_id, expires_at) VALUES (?, ?, ?)",
+                (refresh.jti, family, refresh.expires_at),
+            )
+            return None
+
+        refusal = await self.db.write(rotate)
+        if refusal is not None:
+            raise RefreshRefused(refusal)
+        return TokenPair(access.token, refresh.token)
+
+
+def _normal_email(email: str) -> str | None:
+    """`email` without surrounding blanks, or None when it cannot be an address."""
+    email = email.strip()
+    if len(email) > 254 or not email.isprintable() or not _EMAIL.fullmatch(email):
+        return None
+    try:
+        email.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from JSON escapes
+        return None
+    return email

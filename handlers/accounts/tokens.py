@@ -1,0 +1,94 @@
+"""JSON Web Tokens: HS256, access and refresh kept apart.
+
+Every token carries `typ` (access or refresh), `sub` (the user id), `iat`,
+`exp` and `jti`, plus whatever claims the issuing app's clients read.
+Decoding pins the algorithm to HS256 (no `none`, no key confusion) and
+requires every one of those claims.
+
+Invariant: an access token never verifies as a refresh token or the other way
+round: they are signed with different secrets and carry their `typ`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+
+TokenType = Literal["access", "refresh"]
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["typ", "sub", "iat", "exp", "jti"]
+_USER_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+class TokenError(Exception):
+    """The token cannot be used."""
+
+
+class TokenExpired(TokenError):
+    pass
+
+
+class TokenInvalid(TokenError):
+    pass
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: int
+    jti: str
+    expires_at: int
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: str
+    jti: str
+    expires_at: int
+
+
+class TokenCodec:
+    def __init__(self, *, access_secret: str, refresh_secret: str) -> None:
+        self._secrets: dict[TokenType, bytes] = {
+            "access": access_secret.encode(),
+            "refresh": refresh_secret.encode(),
+        }
+
+    def issue(
+        self, typ: TokenType, user_id: int, ttl: int, extra: Mapping[str, Any] | None = None
+    ) -> Issued:
+        now = int(time.time())
+        jti = secrets.token_urlsafe(16)
+        payload = {
+            **(extra or {}),
+            "typ": typ,
+            "sub": str(user_id),
+            "iat": now,
+            "exp": now + ttl,
+            "jti": jti,
+        }
+        return Issued(jwt.encode(payload, self._secrets[typ], algorithm=ALGORITHM), jti, now + ttl)
+
+    def verify(self, token: str, typ: TokenType) -> Claims:
+        """The claims of a valid `typ` token; raises TokenExpired or TokenInvalid."""
+        try:
+            payload = jwt.decode(
+                token,
+                self._secrets[typ],
+                algorithms=[ALGORITHM],
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired("token expired") from None
+        except jwt.PyJWTError:
+            raise TokenInvalid("token invalid") from None
+        subject = payload["sub"]
+        if payload["typ"] != typ or not isinstance(subject, str) or not _USER_ID.fullmatch(subject):
+            raise TokenInvalid("token invalid")
+        return Claims(int(subject), str(payload["jti"]), int(payload["exp"]), payload)

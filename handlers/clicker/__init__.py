@@ -1,0 +1,82 @@
+"""Click & Cook (seed 002): REST login, the `/ws` envelope endpoint and passive income.
+
+`install` wires the app into the server: its REST routes, its WebSocket
+endpoint (served on both ports), and the background tasks it needs (the
+passive ticker and the idle-player sweep).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from quart_trio import QuartTrio
+
+from handlers.accounts import Accounts, Lifetimes
+from handlers.clicker import routes, store
+from handlers.clicker.commands import commands
+from handlers.clicker.game import Game
+from handlers.clicker.players import Players
+from realtime.endpoint import Endpoint, Limits
+from realtime.envelope import TEXTS, EnvelopeCodec
+from realtime.hub import Hub
+from realtime.router import Router
+from realtime.schedule import run_every
+from settings import ClickerSettings
+from storage import Database
+
+logger = logging.getLogger("hearth.clicker")
+
+MAINTENANCE_INTERVAL = 60.0
+
+
+class CatalogueMissing(Exception):
+    """The clicker catalogue has not been seeded into this database."""
+
+
+async def install(
+    *,
+    http: QuartTrio,
+    router: Router,
+    hub: Hub,
+    db: Database,
+    accounts: Accounts,
+    limits: Limits,
+    settings: ClickerSettings,
+    idempotency_window: int,
+) -> list[Callable[[], Awaitable[None]]]:
+    """Register the clicker's routes and endpoint; return its background tasks."""
+    catalogue = await db.read(store.load_catalogue)
+    if not catalogue.upgrades or len(catalogue.xp_to_reach) != 100:
+        raise CatalogueMissing("the clicker catalogue is not loaded: run `python -m scripts.seed`")
+    game = Game(
+        db=db,
+        hub=hub,
+        tokens=accounts.tokens,
+        catalogue=catalogue,
+        players=Players(idle_eviction=settings.idle_eviction),
+        idempotency_window=idempotency_window,
+    )
+    lifetimes = Lifetimes(access=settings.access_token_ttl, refresh=settings.refresh_token_ttl)
+    http.register_blueprint(routes.blueprint(accounts, lifetimes))
+    router.add(
+        Endpoint(
+            "/ws",
+            codec=EnvelopeCodec(),
+            texts=TEXTS,
+            commands=commands,
+            services=game,
+            db=db,
+            hub=hub,
+            limits=limits,
+            logger=logger,
+            guard=game.guard,
+            reply_room=game.reply_room,
+            on_close=game.on_close,
+        )
+    )
+    return [
+        partial(run_every, settings.tick_interval, game.tick),
+        partial(run_every, MAINTENANCE_INTERVAL, game.maintain),
+    ]

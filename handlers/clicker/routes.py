@@ -1,0 +1,94 @@
+"""Click & Cook's REST routes: /reg, /auth and /refresh, answered as the original did.
+
+Success: 200 {"status": 0, "tokens": {"access_token", "refresh_token"}}.
+Failures: {"status": "<code>", "message": "..."} with status "1" (401: bad
+credentials or token), "2" (400: missing data or a policy failure, the
+message says which), "3" (409: the email is taken).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from quart import Blueprint, request
+
+from handlers.accounts import (
+    AccountError,
+    Accounts,
+    EmailTaken,
+    Lifetimes,
+    RefreshRefused,
+    TokenPair,
+)
+from handlers.web import BodyError, read_body
+
+Reply = tuple[dict[str, Any], int]
+
+
+class Credentials(msgspec.Struct):
+    email: str
+    password: str
+
+
+def blueprint(accounts: Accounts, lifetimes: Lifetimes) -> Blueprint:
+    routes = Blueprint("clicker", __name__)
+
+    async def credentials() -> Credentials | None:
+        try:
+            given = await read_body(Credentials)
+        except BodyError:
+            return None
+        return given if given.email and given.password else None
+
+    @routes.post("/reg")
+    async def register() -> Reply:
+        given = await credentials()
+        if given is None:
+            return _failure("2", "not enough data", 400)
+        try:
+            user_id = await accounts.register_email(given.email, given.password)
+        except EmailTaken:
+            return _failure("3", "this user already exist", 409)
+        except AccountError as refusal:
+            return _failure("2", refusal.message, 400)
+        return _tokens(await accounts.issue_pair(user_id, lifetimes, _claims(user_id)))
+
+    @routes.post("/auth")
+    async def authenticate() -> Reply:
+        given = await credentials()
+        if given is None:
+            return _failure("2", "not enough data", 400)
+        user_id = await accounts.login_email(given.email, given.password)
+        if user_id is None:
+            return _failure("1", "invalid user info", 401)
+        return _tokens(await accounts.issue_pair(user_id, lifetimes, _claims(user_id)))
+
+    @routes.post("/refresh")
+    async def refresh() -> Reply:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _failure("1", "missing token", 401)
+        try:
+            pair = await accounts.refresh(token.strip(), lifetimes, _claims)
+        except RefreshRefused as refusal:
+            return _failure("1", refusal.message, 401)
+        return _tokens(pair)
+
+    return routes
+
+
+def _claims(user_id: int) -> dict[str, str]:
+    """The clicker's clients read the user id from the `id` claim, as a string."""
+    return {"id": str(user_id)}
+
+
+def _tokens(pair: TokenPair) -> Reply:
+    return {
+        "status": 0,
+        "tokens": {"access_token": pair.access_token, "refresh_token": pair.refresh_token},
+    }, 200
+
+
+def _failure(status: str, message: str, http_status: int) -> Reply:
+    return {"status": status, "message": message}, http_status

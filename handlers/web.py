@@ -1,0 +1,36 @@
+"""Reading REST request bodies the way the seed clients send them.
+
+A body may be JSON, `application/x-www-form-urlencoded` or
+`multipart/form-data` (the clicker's web client sends FormData); whichever it
+is, it is validated against one msgspec schema. Form values are strings, so
+they are converted to the schema's types leniently ("5" is 5).
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import msgspec
+from quart import request
+
+T = TypeVar("T")
+
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+class BodyError(Exception):
+    """The body is not well-formed or does not fit the schema."""
+
+
+async def read_body(schema: type[T]) -> T:
+    if request.mimetype in FORM_TYPES:
+        form = await request.form
+        try:
+            return msgspec.convert(form.to_dict(), schema, strict=False)
+        except msgspec.ValidationError as error:
+            raise BodyError(str(error)) from None
+    body = await request.get_data(as_text=False)
+    try:
+        return msgspec.json.decode(body or b"{}", type=schema)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise BodyError(str(error)) from None

@@ -1,0 +1,48 @@
+"""The codec interface: one wire protocol's frames in and out.
+
+A codec turns a client's message into an `Inbound` (which command, which
+request, the command's data still undecoded) and turns replies, errors and
+server pushes into frames. It never raises on bad input except `BadFrame`,
+whose message is the protocol's documented error text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol, TypeVar
+
+from realtime.transport import Message
+
+T = TypeVar("T")
+RequestId = str | int
+
+
+class Inbound(NamedTuple):
+    action: str
+    request_id: RequestId
+    data: Any  # undecoded; `Codec.decode_data` turns it into the command's schema
+
+
+class BadFrame(Exception):
+    """A frame the codec cannot accept; `message` is the documented error text."""
+
+    def __init__(self, message: str, *, action: str = "", request_id: RequestId = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.action = action
+        self.request_id = request_id
+
+
+class Codec(Protocol):
+    def decode(self, message: Message) -> Inbound:
+        """Parse one client message; raises BadFrame."""
+        ...
+
+    def decode_data(self, inbound: Inbound, schema: type[T]) -> T:
+        """Validate the command's data against `schema`; raises BadFrame."""
+        ...
+
+    def encode_reply(self, action: str, request_id: RequestId, data: Any) -> Message: ...
+
+    def encode_error(self, action: str, request_id: RequestId, message: str) -> Message: ...
+
+    def encode_push(self, event: str, data: Any) -> Message: ...

@@ -1,0 +1,149 @@
+"""One client connection: its transport, its bounded outbox and its lifetime.
+
+Frames for the client go through `push`, which never waits: a frame joins the
+connection's outbox and the connection's own pump task sends it. When the
+outbox is full the client is not keeping up, and it is dropped (close 1008)
+rather than slowing down whoever published.
+
+Invariants: frames reach the client in the order they were pushed; after
+`close` the frames already queued are still sent (within `drain_timeout`)
+before the close frame; after `abort` nothing more is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from realtime.ratelimit import TokenBucket
+from realtime.transport import (
+    NORMAL_CLOSURE,
+    POLICY_VIOLATION,
+    ConnectionClosed,
+    Handshake,
+    Message,
+    Transport,
+)
+
+if TYPE_CHECKING:
+    from realtime.codec import Codec
+
+logger = logging.getLogger("hearth.realtime")
+_ids = itertools.count(1)
+
+# Seconds an aborted connection's close frame may take before the socket is dropped.
+ABORT_GRACE = 0.5
+
+
+class Connection:
+    def __init__(
+        self,
+        transport: Transport,
+        handshake: Handshake,
+        codec: Codec,
+        *,
+        outbox_size: int,
+        rate: TokenBucket,
+        drain_timeout: float = 5.0,
+    ) -> None:
+        self.id = next(_ids)
+        self.transport = transport
+        self.handshake = handshake
+        self.codec = codec
+        self.rate = rate
+        #: The user this connection acts for, once an app has authenticated it.
+        self.user_id: int | None = None
+        #: Per-app state of this connection (the app that serves the endpoint owns it).
+        self.app_state: Any = None
+        #: True from a keepalive ping until its pong.
+        self.awaiting_pong = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._drain_timeout = drain_timeout
+        self._outbox_in, self._outbox = trio.open_memory_channel[Message](outbox_size)
+        self._session_scope: trio.CancelScope | None = None
+        self._session_nursery: trio.Nursery | None = None
+        self._nursery: trio.Nursery | None = None
+        self._aborted = False
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} {self.handshake.path} user={self.user_id}>"
+
+    @property
+    def closing(self) -> bool:
+        return self.close_code is not None
+
+    def push(self, frame: Message) -> None:
+        """Queue `frame` for the client without waiting; drop a client whose outbox is full."""
+        try:
+            self._outbox_in.send_nowait(frame)
+        except trio.WouldBlock:
+            logger.info("%r dropped: outbox full (slow consumer)", self)
+            self.abort(POLICY_VIOLATION, "slow consumer")
+        except trio.ClosedResourceError:
+            pass  # closing: frames after close are not sent
+
+    def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
+        """Stop reading, send what is queued, then close with `code`."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+        if self._session_scope is not None:
+            self._session_scope.cancel()
+
+    def abort(self, code: int, reason: str) -> None:
+        """Stop at once: queued frames are discarded; the close frame gets a brief chance."""
+        self._aborted = True
+        self.close(code, reason)
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def spawn(self, task: Callable[[], Awaitable[None]]) -> None:
+        """Run `task` while this connection reads; it is cancelled when the connection closes."""
+        if self._session_nursery is not None and not self.closing:
+            self._session_nursery.start_soon(task)
+
+    async def run(self, session: Callable[[Connection], Awaitable[None]]) -> None:
+        """Serve this connection: `session` reads and dispatches while the pump sends.
+
+        Returns when the client has gone or the connection was closed, with the
+        transport closed.
+        """
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._pump)
+                async with trio.open_nursery() as session_nursery:
+                    self._session_nursery = session_nursery
+                    self._session_scope = session_nursery.cancel_scope
+                    if self.closing:
+                        session_nursery.cancel_scope.cancel()
+                    await self._read(session)
+                    session_nursery.cancel_scope.cancel()
+                # Let the pump send what is queued, then stop it.
+                self._outbox_in.close()
+                nursery.cancel_scope.deadline = trio.current_time() + self._drain_timeout
+        finally:
+            self._outbox_in.close()
+            with trio.CancelScope(shield=True):
+                grace = ABORT_GRACE if self._aborted else self._drain_timeout
+                with trio.move_on_after(grace):
+                    await self.transport.close(self.close_code or NORMAL_CLOSURE, self.close_reason)
+                await self.transport.abort()
+
+    async def _read(self, session: Callable[[Connection], Awaitable[None]]) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await session(self)
+
+    async def _pump(self) -> None:
+        try:
+            async for frame in self._outbox:
+                await self.transport.send(frame)
+        except ConnectionClosed:
+            # The peer is gone: stop reading too.
+            if self._session_scope is not None:
+                self._session_scope.cancel()

@@ -1,0 +1,125 @@
+"""Rooms of connections, and delivery to them that never waits on a client.
+
+Every open connection is attached to the hub for its whole life. A room is a
+name mapped to the connections in it; a publish encodes its frame once per
+codec among the members and pushes it onto each member's bounded outbox, so a
+slow member is dropped (see Connection.push) and never slows the publisher.
+
+Invariants: a detached connection is in no room; a user never has more than
+`max_connections_per_user` bound connections.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import trio
+
+from realtime.codec import Codec
+from realtime.connection import Connection
+from realtime.transport import Message
+
+logger = logging.getLogger("hearth.realtime")
+
+
+class TooManyConnections(Exception):
+    """The user already has the most connections allowed."""
+
+
+class Hub:
+    def __init__(self, *, max_connections_per_user: int) -> None:
+        self._max_per_user = max_connections_per_user
+        self._connections: set[Connection] = set()
+        self._rooms: dict[str, set[Connection]] = {}
+        self._rooms_of: dict[Connection, set[str]] = {}
+        self._by_user: dict[int, set[Connection]] = {}
+        self._all_gone = trio.Event()
+        self._all_gone.set()
+
+    def __iter__(self) -> Iterator[Connection]:
+        return iter(list(self._connections))
+
+    def __len__(self) -> int:
+        return len(self._connections)
+
+    def attach(self, connection: Connection) -> None:
+        self._connections.add(connection)
+        self._rooms_of[connection] = set()
+        if self._all_gone.is_set():
+            self._all_gone = trio.Event()
+
+    def detach(self, connection: Connection) -> None:
+        for room in self._rooms_of.pop(connection, ()):
+            members = self._rooms[room]
+            members.discard(connection)
+            if not members:
+                del self._rooms[room]
+        if connection.user_id is not None:
+            mine = self._by_user.get(connection.user_id)
+            if mine is not None:
+                mine.discard(connection)
+                if not mine:
+                    del self._by_user[connection.user_id]
+        self._connections.discard(connection)
+        if not self._connections:
+            self._all_gone.set()
+
+    def bind_user(self, connection: Connection, user_id: int) -> None:
+        """Record that `connection` acts for `user_id`; raises TooManyConnections at the cap."""
+        mine = self._by_user.setdefault(user_id, set())
+        if connection not in mine and len(mine) >= self._max_per_user:
+            if not mine:
+                del self._by_user[user_id]
+            raise TooManyConnections(user_id)
+        mine.add(connection)
+        connection.user_id = user_id
+
+    def user_connections(self, user_id: int) -> set[Connection]:
+        return set(self._by_user.get(user_id, ()))
+
+    def join(self, connection: Connection, room: str) -> None:
+        rooms = self._rooms_of.get(connection)
+        if rooms is None:  # already detached
+            return
+        rooms.add(room)
+        self._rooms.setdefault(room, set()).add(connection)
+
+    def leave(self, connection: Connection, room: str) -> None:
+        rooms = self._rooms_of.get(connection)
+        if rooms is None or room not in rooms:
+            return
+        rooms.discard(room)
+        members = self._rooms[room]
+        members.discard(connection)
+        if not members:
+            del self._rooms[room]
+
+    def members(self, room: str) -> frozenset[Connection]:
+        return frozenset(self._rooms.get(room, ()))
+
+    def publish(self, room: str, encode: Callable[[Codec], Message]) -> int:
+        """Push `encode(codec)` to every member of `room`, encoding once per codec.
+
+        Returns how many connections it was pushed to. Never waits.
+        """
+        members = self._rooms.get(room)
+        if not members:
+            return 0
+        frames: dict[int, Message] = {}
+        for connection in list(members):
+            codec = connection.codec
+            frame = frames.get(id(codec))
+            if frame is None:
+                frame = frames[id(codec)] = encode(codec)
+            connection.push(frame)
+        return len(members)
+
+    async def close_all(self, code: int, reason: str, *, grace: float) -> None:
+        """Close every connection with `code`; abort those still open after `grace` seconds."""
+        for connection in list(self._connections):
+            connection.close(code, reason)
+        with trio.move_on_after(grace):
+            await self._all_gone.wait()
+        for connection in list(self._connections):
+            connection.abort(code, reason)

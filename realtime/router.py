@@ -1,0 +1,57 @@
+"""Which endpoint serves a WebSocket path, and whether a handshake may upgrade.
+
+Both transport adapters ask the router; so every endpoint is reachable on
+both ports and is guarded the same way on each.
+
+Invariant: a handshake is accepted only for a known path, from an allowed
+Origin (or none: non-browser clients send none), and after the endpoint's own
+admission check (e.g. a token in the query) has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from realtime.endpoint import Endpoint, Refusal
+from realtime.transport import Handshake
+
+
+class OriginPolicy:
+    """The browser Origins allowed to open WebSockets: exact matches, or "*" for any."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        self._any = "*" in allowed
+        self._allowed = frozenset(origin.rstrip("/").lower() for origin in allowed)
+
+    def allows(self, origin: str | None) -> bool:
+        if origin is None:
+            return True
+        return self._any or origin.rstrip("/").lower() in self._allowed
+
+
+class Router:
+    def __init__(self, origins: OriginPolicy) -> None:
+        self._origins = origins
+        self._endpoints: dict[str, Endpoint[Any]] = {}
+
+    def add(self, endpoint: Endpoint[Any]) -> None:
+        if endpoint.path in self._endpoints:
+            raise ValueError(f"two endpoints on {endpoint.path}")
+        self._endpoints[endpoint.path] = endpoint
+
+    def __iter__(self) -> Iterator[Endpoint[Any]]:
+        return iter(self._endpoints.values())
+
+    def admit(self, handshake: Handshake) -> Endpoint[Any] | Refusal:
+        """The endpoint that will serve `handshake`, or the HTTP answer that refuses it."""
+        endpoint = self._endpoints.get(handshake.path)
+        if endpoint is None:
+            return Refusal(404, "no WebSocket endpoint here")
+        if not self._origins.allows(handshake.headers.get("origin")):
+            return Refusal(403, "origin not allowed")
+        if endpoint.admit is not None:
+            refusal = endpoint.admit(handshake)
+            if refusal is not None:
+                return refusal
+        return endpoint

@@ -1,0 +1,73 @@
+"""What the realtime core needs of one accepted WebSocket, whichever server accepted it.
+
+The trio-websocket listener and the Quart routes each wrap their socket in a
+`Transport`; nothing above this module knows which one it holds. `Handshake`
+is what the opening request said: path, query and headers, read before the
+upgrade so an endpoint can refuse it with an HTTP status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import parse_qs, urlsplit
+
+# Close codes Hearth sends (RFC 6455 section 7.4.1).
+NORMAL_CLOSURE = 1000
+GOING_AWAY = 1001  # server shutdown
+UNSUPPORTED_DATA = 1003
+POLICY_VIOLATION = 1008  # slow consumer, connection cap
+MESSAGE_TOO_BIG = 1009
+
+Message = str | bytes
+
+
+class ConnectionClosed(Exception):
+    """The peer is gone or the socket is closing: no more messages either way."""
+
+
+class Transport(Protocol):
+    #: Whether `ping` can be used; transports whose server pings on its own say False.
+    pings: bool
+
+    async def receive(self) -> Message:
+        """The next message; raises ConnectionClosed when there is none to come."""
+        ...
+
+    async def send(self, message: Message) -> None:
+        """Send one message; raises ConnectionClosed if the socket is closed."""
+        ...
+
+    async def ping(self) -> None:
+        """Send a ping and return when its pong arrives; raises ConnectionClosed."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with `code`, waiting for the closing handshake; never raises."""
+        ...
+
+    async def abort(self) -> None:
+        """Drop the connection at once, without a closing handshake; never raises."""
+        ...
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """The opening request of a WebSocket: what endpoints may check before accepting it."""
+
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # lower-case names; repeated headers joined with ", "
+    remote: str
+
+    @classmethod
+    def from_request(cls, target: str, headers: list[tuple[str, str]], remote: str) -> Handshake:
+        """Build from a request target (`/path?query`) and raw header pairs."""
+        parts = urlsplit(target)
+        query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+        joined: dict[str, str] = {}
+        for name, value in headers:
+            key = name.lower()
+            joined[key] = f"{joined[key]}, {value}" if key in joined else value
+        return cls(parts.path or "/", query, joined, remote)

@@ -1,0 +1,1 @@
+"""Hearth's command-line tools: seeding catalogues, development secrets, benchmarks."""

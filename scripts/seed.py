@@ -1,0 +1,71 @@
+"""Load the apps' catalogues into the database (idempotent: safe to run again).
+
+    python -m scripts.seed [--config FILE]...
+
+Creates the database from schema.sql if it does not exist yet. The clicker's
+78 upgrades and 100-rank xp table come from scripts/catalogues/ (the
+original's `create_updates` and `create_levels_xps`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+from functools import partial
+from pathlib import Path
+
+import trio
+
+import settings as settings_module
+from handlers.clicker import store as clicker_store
+from handlers.clicker.rules import Upgrade
+from storage import Database, open_database
+
+CATALOGUES = Path(__file__).resolve().parent / "catalogues"
+logger = logging.getLogger("hearth.seed")
+
+
+def clicker_catalogue() -> tuple[list[Upgrade], dict[int, int]]:
+    with (CATALOGUES / "clicker_upgrades.csv").open(encoding="utf-8", newline="") as file:
+        upgrades = [
+            Upgrade(
+                id=int(row["id"]),
+                name=row["name"],
+                icon_name=row["icon_name"],
+                upgrade_type=row["upgrade_type"],
+                price=int(row["price"]),
+                price_factor=float(row["price_factor"]),
+                access_level=int(row["access_level"]),
+                boost_type=row["boost_type"],
+                boost_value=float(row["boost_value"]),
+            )
+            for row in csv.DictReader(file)
+        ]
+    with (CATALOGUES / "clicker_levels.csv").open(encoding="utf-8", newline="") as file:
+        levels = {int(row["rank"]): int(row["xp_to_reach"]) for row in csv.DictReader(file)}
+    return upgrades, levels
+
+
+async def seed(db: Database) -> None:
+    upgrades, levels = clicker_catalogue()
+    await db.write(partial(clicker_store.replace_catalogue, upgrades=upgrades, xp_to_reach=levels))
+    logger.info("clicker catalogue: %d upgrades, %d ranks", len(upgrades), len(levels))
+
+
+async def _seed_file(path: Path) -> None:
+    async with open_database(path) as db:
+        await seed(db)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", action="append", type=Path, default=[])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = settings_module.load(args.config, require_secrets=False)
+    trio.run(_seed_file, Path(config.storage.path))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""Hearth's composition root: settings -> storage -> apps -> one Trio nursery.
+
+    python server.py [--config FILE]...
+
+Runs, in one process: Hypercorn with the Quart-Trio app (REST routes and every
+WebSocket endpoint), the trio-websocket listener (the same endpoints on their
+own port), keepalive, each app's background tasks, and the storage writer.
+
+Shutdown (SIGTERM, SIGINT or `Running.stop`): stop accepting on both ports,
+close every WebSocket with 1001, let in-flight HTTP requests finish, stop the
+background tasks, commit what the writer holds, and return (exit status 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+from quart import jsonify
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+import settings as settings_module
+from handlers import clicker
+from handlers.accounts import Accounts, PasswordHasher, TokenCodec
+from realtime import quart_routes
+from realtime.endpoint import Limits
+from realtime.hub import Hub
+from realtime.keepalive import run_keepalive
+from realtime.listener import serve_listener
+from realtime.router import OriginPolicy, Router
+from realtime.transport import GOING_AWAY
+from settings import Settings
+from storage import Database, open_database
+
+logger = logging.getLogger("hearth")
+
+
+@dataclass(frozen=True)
+class Running:
+    """What `main` reports once it listens: the bound ports, and how to stop it."""
+
+    http_port: int
+    ws_port: int
+    stop: trio.Event
+
+
+@dataclass
+class Site:
+    """Everything the apps were installed into."""
+
+    http: QuartTrio
+    router: Router
+    hub: Hub
+    background: list[Callable[[], Awaitable[None]]]
+
+
+async def build(config: Settings, db: Database) -> Site:
+    """Create the shared parts and install every app into them."""
+    http = create_http_app(config)
+    hub = Hub(max_connections_per_user=config.realtime.max_connections_per_user)
+    router = Router(OriginPolicy(config.realtime.allowed_origins))
+    limits = Limits(
+        outbox_size=config.realtime.outbound_queue,
+        rate_per_second=config.realtime.rate_per_second,
+        rate_burst=config.realtime.rate_burst,
+    )
+    accounts = Accounts(
+        db,
+        PasswordHasher(cost=config.accounts.bcrypt_cost, key=config.secrets.password_key.encode()),
+        TokenCodec(
+            access_secret=config.secrets.access_token,
+            refresh_secret=config.secrets.refresh_token,
+        ),
+        min_password_length=config.accounts.min_password_length,
+    )
+    background = await clicker.install(
+        http=http,
+        router=router,
+        hub=hub,
+        db=db,
+        accounts=accounts,
+        limits=limits,
+        settings=config.clicker,
+        idempotency_window=config.realtime.idempotency_window,
+    )
+    quart_routes.mount(http, router)
+    return Site(http, router, hub, background)
+
+
+def create_http_app(config: Settings) -> QuartTrio:
+    app = QuartTrio("hearth")
+    app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Any:
+        return jsonify({"error": error.name, "message": error.description}), error.code
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Any:
+        logger.exception("request failed", exc_info=error)
+        return jsonify({"error": "Internal Server Error", "message": "internal error"}), 500
+
+    return app
+
+
+def hypercorn_config(config: Settings) -> HypercornConfig:
+    server, realtime = config.server, config.realtime
+    hypercorn = HypercornConfig()
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    hypercorn.bind = [f"{host}:{server.http_port}"]
+    hypercorn.graceful_timeout = server.shutdown_timeout
+    hypercorn.websocket_max_message_size = realtime.max_message_bytes
+    # Hypercorn pings the WebSockets it serves; a peer silent for two intervals
+    # (it missed a pong) is dropped by the read timeout.
+    hypercorn.websocket_ping_interval = realtime.ping_interval
+    hypercorn.read_timeout = max(1, int(2 * realtime.ping_interval))
+    hypercorn.include_server_header = False
+    hypercorn.accesslog = None
+    hypercorn.errorlog = logging.getLogger("hearth.http")
+    return hypercorn
+
+
+async def main(
+    config: Settings,
+    *,
+    handle_signals: bool = False,
+    task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until stopped; report `Running` once both ports listen."""
+    stop = trio.Event()
+    storage = config.storage
+    async with open_database(
+        Path(storage.path),
+        synchronous=storage.synchronous,
+        readers=storage.readers,
+        max_batch=storage.max_batch,
+        busy_timeout_ms=storage.busy_timeout_ms,
+    ) as db:
+        site = await build(config, db)
+        async with trio.open_nursery() as connections, trio.open_nursery() as front:
+            if handle_signals:
+                front.start_soon(_stop_on_signals, stop)
+            http_stopped = trio.Event()
+            binds = await front.start(
+                partial(
+                    hypercorn_serve,
+                    site.http,
+                    hypercorn_config(config),
+                    shutdown_trigger=http_stopped.wait,
+                )
+            )
+            http_port = int(binds[0].rsplit(":", 1)[1])
+            listener = trio.CancelScope()
+            ws_port = await front.start(
+                _in_scope,
+                listener,
+                partial(
+                    serve_listener,
+                    site.router,
+                    config.server.host,
+                    config.server.ws_port,
+                    max_message_bytes=config.realtime.max_message_bytes,
+                    connections=connections,
+                ),
+            )
+            background = trio.CancelScope()
+            keepalive = partial(run_keepalive, site.hub, config.realtime.ping_interval)
+            tasks: list[Callable[[], Awaitable[None]]] = [*site.background, keepalive]
+            front.start_soon(partial(_run_background, background, tasks))
+            logger.info(
+                "listening http=%s:%d ws=%s:%d",
+                config.server.host,
+                http_port,
+                config.server.host,
+                ws_port,
+            )
+            task_status.started(Running(http_port, ws_port, stop))
+
+            await stop.wait()
+            logger.info("shutting down")
+            listener.cancel()
+            http_stopped.set()
+            await site.hub.close_all(
+                GOING_AWAY, "server shutting down", grace=config.server.shutdown_timeout
+            )
+            background.cancel()
+    logger.info("stopped")
+
+
+async def _in_scope(
+    scope: trio.CancelScope,
+    task: Callable[..., Awaitable[None]],
+    *,
+    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    with scope:
+        await task(task_status=task_status)
+
+
+async def _run_background(
+    scope: trio.CancelScope, tasks: list[Callable[[], Awaitable[None]]]
+) -> None:
+    with scope:
+        async with trio.open_nursery() as nursery:
+            for task in tasks:
+                nursery.start_soon(task)
+
+
+async def _stop_on_signals(stop: trio.Event) -> None:
+    """Begin a graceful shutdown on the first signal; after it, the defaults apply again
+    (a second Ctrl-C interrupts at once)."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            stop.set()
+            return
+
+
+def run(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Hearth: realtime backend for small games and apps"
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        type=Path,
+        default=[],
+        help="a TOML file laid over config.toml (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = settings_module.load(args.config)
+    except settings_module.SettingsError as error:
+        print(f"hearth: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.server.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    status = 0
+    try:
+        trio.run(partial(main, config, handle_signals=True))
+    except* clicker.CatalogueMissing as errors:
+        logger.error("%s", errors.exceptions[0])
+        status = 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(run())

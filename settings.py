@@ -1,0 +1,188 @@
+"""Hearth's settings: config.toml, the files laid over it, then the environment.
+
+Invariant: a `Settings` value is complete and valid. config.toml next to this
+module names every key with its default; overlays may only change keys that
+exist there (a typo is an error, not a silently ignored setting), and every
+value is converted to the type its field declares before the server sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+DEFAULTS_PATH = Path(__file__).resolve().parent / "config.toml"
+MIN_SECRET_BYTES = 32
+
+# Environment names the seed projects used, and the setting each one sets.
+SEED_ALIASES: dict[str, tuple[str, str]] = {
+    "SERVER_PORT": ("server", "http_port"),
+    "ACCESS_TOKEN_SECRET": ("secrets", "access_token"),
+    "REFRESH_TOKEN_SECRET": ("secrets", "refresh_token"),
+}
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class ServerSettings(_Section):
+    host: str
+    http_port: int
+    ws_port: int
+    shutdown_timeout: float
+    max_body_bytes: int
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class StorageSettings(_Section):
+    path: str
+    synchronous: Literal["FULL", "NORMAL", "EXTRA"]
+    readers: int
+    max_batch: int
+    busy_timeout_ms: int
+
+
+class SecretSettings(_Section):
+    access_token: str
+    refresh_token: str
+    password_key: str
+
+    def __repr__(self) -> str:  # secrets never reach a log line
+        return "SecretSettings(<redacted>)"
+
+
+class AccountSettings(_Section):
+    bcrypt_cost: int
+    min_password_length: int
+
+
+class RealtimeSettings(_Section):
+    max_message_bytes: int
+    outbound_queue: int
+    rate_per_second: float
+    rate_burst: int
+    max_connections_per_user: int
+    ping_interval: float
+    idempotency_window: int
+    allowed_origins: list[str]
+
+
+class ClickerSettings(_Section):
+    access_token_ttl: int
+    refresh_token_ttl: int
+    tick_interval: float
+    idle_eviction: float
+
+
+class Settings(_Section):
+    server: ServerSettings
+    storage: StorageSettings
+    secrets: SecretSettings
+    accounts: AccountSettings
+    realtime: RealtimeSettings
+    clicker: ClickerSettings
+
+
+def load(
+    overlays: list[Path] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    require_secrets: bool = True,
+) -> Settings:
+    """Read config.toml, lay `overlays` (files) and `overrides` over it, then the environment.
+
+    `require_secrets=False` is for tools that never sign or check a token.
+    """
+    tree = _read_toml(DEFAULTS_PATH)
+    for path in overlays or []:
+        _merge(tree, _read_toml(path), str(path))
+    if overrides:
+        _merge(tree, {k: dict(v) for k, v in overrides.items()}, "overrides")
+    _apply_environment(tree, os.environ if environ is None else environ)
+    try:
+        settings = msgspec.convert(tree, Settings)
+    except msgspec.ValidationError as error:
+        raise SettingsError(f"invalid setting: {error}") from None
+    if require_secrets:
+        _check_secrets(settings.secrets)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise SettingsError(f"cannot read {path}: {error}") from None
+
+
+def _merge(base: dict[str, Any], overlay: Mapping[str, Any], origin: str) -> None:
+    for section, values in overlay.items():
+        if section not in base or not isinstance(values, Mapping):
+            raise SettingsError(f"{origin}: unknown section [{section}]")
+        for key, value in values.items():
+            if key not in base[section]:
+                raise SettingsError(f"{origin}: unknown setting {section}.{key}")
+            base[section][key] = value
+
+
+def _apply_environment(tree: dict[str, Any], environ: Mapping[str, str]) -> None:
+    targets = {
+        f"HEARTH_{section}_{key}".upper(): (section, key)
+        for section, values in tree.items()
+        for key in values
+    }
+    targets.update(SEED_ALIASES)
+    for name, (section, key) in targets.items():
+        if name in environ:
+            tree[section][key] = _parse_like(tree[section][key], environ[name], name)
+
+
+def _parse_like(default: Any, text: str, name: str) -> Any:
+    """Turn an environment string into the type the default has."""
+    if isinstance(default, bool):
+        if text.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if text.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{name}: expected true or false, got {text!r}")
+    if isinstance(default, list):
+        if text.lstrip().startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as error:
+                raise SettingsError(f"{name}: invalid JSON list: {error}") from None
+        return [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number, got {text!r}") from None
+    return text
+
+
+def _check_secrets(secrets: SecretSettings) -> None:
+    for field in ("access_token", "refresh_token", "password_key"):
+        value: str = getattr(secrets, field)
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(
+                f"secrets.{field} must be at least {MIN_SECRET_BYTES} bytes "
+                f"(set it in a --config file or HEARTH_SECRETS_{field.upper()}; "
+                "`make run` generates development secrets in data/dev-secrets.toml)"
+            )
+    if secrets.access_token == secrets.refresh_token:
+        raise SettingsError("secrets.access_token and secrets.refresh_token must differ")

@@ -1,0 +1,210 @@
+"""The SQLite layer: one writer task with group commit, and read-only readers.
+
+Every write goes through `Database.write(fn)`: `fn(connection)` runs in a
+worker thread inside a transaction owned by the writer task. Requests that
+arrive while a transaction is being committed wait and then share the next
+one (group commit): one fsync serves them all. Each request runs inside its
+own savepoint, so one that raises is rolled back alone and the others commit.
+
+Invariants: only the writer task's connection ever writes; a caller of
+`write` is answered only after the transaction holding its changes has
+committed (or with the error that undid them), so with synchronous=FULL an
+acknowledged write survives `kill -9` and power loss. Reads use separate
+read-only connections and see only committed data (WAL mode).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import outcome
+import trio
+
+from storage import schema
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], T]
+
+logger = logging.getLogger("hearth.storage")
+
+
+class StorageError(Exception):
+    """A write could not be committed (disk full, I/O error, database closed).
+
+    Nothing of the request was applied. The message is safe to show.
+    """
+
+
+@dataclass(eq=False)
+class _WriteRequest(Generic[T]):
+    work: Work[T]
+    done: trio.Event = field(default_factory=trio.Event)
+    result: outcome.Outcome[T] | None = None
+
+
+class Database:
+    """One SQLite file: a writer task that group-commits, and a pool of readers."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "FULL",
+        readers: int = 4,
+        max_batch: int = 1024,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        self.path = path
+        self._max_batch = max_batch
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _connect(path, busy_timeout_ms)
+        self._writer.execute("PRAGMA journal_mode = WAL")
+        self._writer.execute(f"PRAGMA synchronous = {_checked_synchronous(synchronous)}")
+        self._writer.execute("PRAGMA foreign_keys = ON")
+        schema.prepare(self._writer)
+        self._readers_pool: list[sqlite3.Connection] = []
+        for _ in range(readers):
+            reader = _connect(path, busy_timeout_ms, read_only=True)
+            self._readers_pool.append(reader)
+        self._idle_readers_in, self._idle_readers = trio.open_memory_channel[sqlite3.Connection](
+            math.inf
+        )
+        for reader in self._readers_pool:
+            self._idle_readers_in.send_nowait(reader)
+        self._requests_in, self._requests = trio.open_memory_channel[_WriteRequest[Any]](
+            max_batch * 4
+        )
+
+    async def write(self, work: Work[T]) -> T:
+        """Run `work(connection)` in the next group-committed transaction; return after the commit.
+
+        `work` runs in a worker thread and must only use the connection it is
+        given. If it raises, its changes are rolled back and the exception is
+        raised here; other requests in the same transaction are unaffected.
+        Cancelling the caller does not withdraw a request already queued.
+        """
+        request = _WriteRequest(work)
+        try:
+            await self._requests_in.send(request)
+        except trio.ClosedResourceError:
+            raise StorageError("storage is shut down") from None
+        await request.done.wait()
+        assert request.result is not None
+        return request.result.unwrap()
+
+    async def read(self, work: Work[T]) -> T:
+        """Run `work(connection)` on a read-only connection, in one snapshot, in a worker thread."""
+        reader = await self._idle_readers.receive()
+        try:
+            return await trio.to_thread.run_sync(_in_snapshot, reader, work)
+        finally:
+            self._idle_readers_in.send_nowait(reader)
+
+    async def run_writer(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The writer task: group-commit queued requests until `close_writes`, then drain."""
+        task_status.started()
+        async with self._requests:
+            while True:
+                try:
+                    first = await self._requests.receive()
+                except trio.EndOfChannel:
+                    return
+                batch = [first]
+                while len(batch) < self._max_batch:
+                    try:
+                        batch.append(self._requests.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                # Shielded: a batch handed to the thread always finishes and its
+                # callers always hear how it ended, even during shutdown.
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(_commit_batch, self._writer, batch)
+                for request in batch:
+                    request.done.set()
+
+    def close_writes(self) -> None:
+        """Refuse new writes; the writer task commits what is queued and returns."""
+        self._requests_in.close()
+
+    def close(self) -> None:
+        """Close every connection. Call after the writer task has returned."""
+        for reader in self._readers_pool:
+            reader.close()
+        self._writer.close()
+
+
+@asynccontextmanager
+async def open_database(path: Path, **options: Any) -> AsyncIterator[Database]:
+    """Open `path` (creating or migrating it) with its writer task running.
+
+    On exit, new writes are refused, queued ones are committed, and every
+    connection is closed.
+    """
+    database = Database(path, **options)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(database.run_writer)
+            try:
+                yield database
+            finally:
+                database.close_writes()
+    finally:
+        database.close()
+
+
+def _connect(path: Path, busy_timeout_ms: int, *, read_only: bool = False) -> sqlite3.Connection:
+    uri = f"{path.resolve().as_uri()}?mode={'ro' if read_only else 'rwc'}"
+    connection = sqlite3.connect(
+        uri, uri=True, isolation_level=None, check_same_thread=False, cached_statements=256
+    )
+    connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    if read_only:
+        connection.execute("PRAGMA query_only = ON")
+    return connection
+
+
+def _checked_synchronous(value: str) -> str:
+    if value not in {"EXTRA", "FULL", "NORMAL"}:
+        raise ValueError(f"unsupported synchronous mode {value!r}")
+    return value
+
+
+def _in_snapshot(connection: sqlite3.Connection, work: Work[T]) -> T:
+    connection.execute("BEGIN")
+    try:
+        return work(connection)
+    finally:
+        connection.execute("COMMIT")
+
+
+def _commit_batch(connection: sqlite3.Connection, batch: list[_WriteRequest[Any]]) -> None:
+    """Run each request of `batch` in its own savepoint of one transaction (worker thread)."""
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        for request in batch:
+            connection.execute("SAVEPOINT request")
+            try:
+                request.result = outcome.Value(request.work(connection))
+            except Exception as error:
+                connection.execute("ROLLBACK TO request")
+                request.result = outcome.Error(error)
+            connection.execute("RELEASE request")
+        connection.execute("COMMIT")
+    except sqlite3.Error as error:
+        # The transaction itself failed (disk full, I/O error): nothing of it
+        # stands, so every request in it fails, including those that "succeeded".
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        logger.error("write transaction of %d requests failed: %s", len(batch), error)
+        failure = StorageError(f"storage unavailable: {error}")
+        for request in batch:
+            request.result = outcome.Error(failure)

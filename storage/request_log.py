@@ -1,0 +1,44 @@
+"""The request log: the first answer to each (user, app, request id), for idempotent retries.
+
+An app writes the answer in the same transaction as the effect it answers,
+so a request is either applied and logged or neither: a retry after a crash
+finds the answer if and only if the effect is there. Rows older than the
+idempotency window are pruned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+def remember(
+    connection: sqlite3.Connection,
+    user_id: int,
+    scope: str,
+    request_key: str,
+    action: str,
+    answer: bytes,
+    now: int,
+) -> None:
+    connection.execute(
+        "INSERT OR REPLACE INTO request_log"
+        " (user_id, scope, request_id, action, response, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (user_id, scope, request_key, action, answer, now),
+    )
+
+
+def recent(
+    connection: sqlite3.Connection, user_id: int, scope: str, since: int
+) -> list[tuple[str, str, bytes, int]]:
+    """(request key, action, answer, time) of the user's requests since `since`, oldest first."""
+    rows: list[tuple[str, str, bytes, int]] = connection.execute(
+        "SELECT request_id, action, response, created_at FROM request_log"
+        " WHERE user_id = ? AND scope = ? AND created_at >= ? ORDER BY created_at",
+        (user_id, scope, since),
+    ).fetchall()
+    return rows
+
+
+def prune(connection: sqlite3.Connection, before: int) -> int:
+    """Forget answers older than `before`; returns how many."""
+    return connection.execute("DELETE FROM request_log WHERE created_at < ?", (before,)).rowcount
