@@ -152,13 +152,17 @@ async def main(
             if handle_signals:
                 front.start_soon(_stop_on_signals, stop)
             http_stopped = trio.Event()
+            http_scope = trio.CancelScope()
+            requests = InFlight(site.http)
             binds = await front.start(
+                _in_scope,
+                http_scope,
                 partial(
                     hypercorn_serve,
-                    site.http,
+                    requests,
                     hypercorn_config(config),
                     shutdown_trigger=http_stopped.wait,
-                )
+                ),
             )
             http_port = int(binds[0].rsplit(":", 1)[1])
             listener = trio.CancelScope()
@@ -190,12 +194,43 @@ async def main(
             await stop.wait()
             logger.info("shutting down")
             listener.cancel()
-            http_stopped.set()
-            await site.hub.close_all(
-                GOING_AWAY, "server shutting down", grace=config.server.shutdown_timeout
-            )
+            http_stopped.set()  # Hypercorn stops accepting
+            grace = config.server.shutdown_timeout
+            await site.hub.close_all(GOING_AWAY, "server shutting down", grace=grace)
+            with trio.move_on_after(grace):
+                await requests.idle()
+            # Hypercorn would also wait for its WebSocket ping tasks, which outlive
+            # their sockets by up to a ping interval: nothing is left to finish.
+            http_scope.cancel()
             background.cancel()
     logger.info("stopped")
+
+
+class InFlight:
+    """The HTTP app, counting the requests it is answering so shutdown can wait for them."""
+
+    def __init__(self, app: QuartTrio) -> None:
+        self._app = app
+        self._active = 0
+        self._idle = trio.Event()
+        self._idle.set()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        self._active += 1
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
+    async def idle(self) -> None:
+        """Return once no request is being answered."""
+        await self._idle.wait()
 
 
 async def _in_scope(

@@ -174,8 +174,4 @@ def _normal_email(email: str) -> str | None:
     email = email.strip()
     if len(email) > 254 or not email.isprintable() or not _EMAIL.fullmatch(email):
         return None
-    try:
-        email.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates from JSON escapes
-        return None
     return email

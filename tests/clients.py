@@ -1,0 +1,138 @@
+"""Test clients: the clicker's REST calls and its `/ws` envelope, over real sockets."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
+
+RECEIVE_TIMEOUT = 10.0
+_emails = itertools.count(1)
+
+
+async def register(http: httpx.AsyncClient, email: str | None = None) -> dict[str, str]:
+    """A new user's tokens."""
+    email = email or f"player{next(_emails)}@example.com"
+    response = await http.post("/reg", json={"email": email, "password": "correct horse"})
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()["tokens"]
+    return tokens
+
+
+class Player:
+    """One `/ws` connection speaking the clicker's envelope."""
+
+    def __init__(self, socket: WebSocketConnection, token: str) -> None:
+        self.socket = socket
+        self.token = token
+        self._ids = itertools.count(1)
+
+    async def send(self, request_type: str, request_id: str | None = None, **data: Any) -> str:
+        request_id = request_id if request_id is not None else f"r{next(self._ids)}"
+        await self.socket.send_message(
+            json.dumps(
+                {
+                    "message_type": "request",
+                    "request_id": request_id,
+                    "request_type": request_type,
+                    "data": {"token": self.token, **data},
+                }
+            )
+        )
+        return request_id
+
+    async def receive(self) -> dict[str, Any]:
+        with trio.fail_after(RECEIVE_TIMEOUT):
+            frame: dict[str, Any] = json.loads(await self.socket.get_message())
+        return frame
+
+    async def request(self, request_type: str, request_id: str | None = None, **data: Any) -> Any:
+        """Send a request; return its response's data (asserting the envelope)."""
+        request_id = await self.send(request_type, request_id, **data)
+        frame = await self.receive()
+        assert frame["message_type"] == "response"
+        assert frame["request_id"] == request_id, frame
+        assert frame["request_type"] == request_type, frame
+        return frame["data"]
+
+    async def error(self, request_type: str, request_id: str | None = None, **data: Any) -> str:
+        """Send a request that must fail; return the error message."""
+        request_id = await self.send(request_type, request_id, **data)
+        frame = await self.receive()
+        assert frame["request_type"] == "error", frame
+        assert frame["request_id"] == request_id, frame
+        message: str = frame["data"]["message"]
+        return message
+
+    async def silent(self, seconds: float = 0.2) -> None:
+        """Assert that nothing arrives for `seconds`."""
+        with trio.move_on_after(seconds):
+            frame = await self.socket.get_message()
+            raise AssertionError(f"unexpected frame {frame}")
+
+
+@asynccontextmanager
+async def connect(port: int, token: str, *, session: bool = True) -> AsyncIterator[Player]:
+    async with open_websocket_url(f"ws://127.0.0.1:{port}/ws") as socket:
+        player = Player(socket, token)
+        if session:
+            await player.request("session")
+        yield player
+
+
+def user_id_of(tokens: dict[str, str]) -> int:
+    """The user id inside an access token (its `id` claim)."""
+    import jwt
+
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    return int(claims["id"])
+
+
+def prepare_player(
+    database: str, user_id: int, owned: dict[int, int] | None = None, **columns: float
+) -> None:
+    """Write a player's game straight into the database, before its first session loads it."""
+    import sqlite3
+
+    connection = sqlite3.connect(database, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("INSERT OR IGNORE INTO clicker_players (user_id) VALUES (?)", (user_id,))
+        for column, value in columns.items():
+            connection.execute(
+                f"UPDATE clicker_players SET {column} = ? WHERE user_id = ?", (value, user_id)
+            )
+        for upgrade_id, times in (owned or {}).items():
+            connection.execute(
+                "INSERT INTO clicker_owned (user_id, upgrade_id, times_bought) VALUES (?, ?, ?)",
+                (user_id, upgrade_id, times),
+            )
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+def stored_player(database: str, user_id: int) -> dict[str, Any]:
+    """A player's row and bought upgrades as committed in the database."""
+    import sqlite3
+
+    connection = sqlite3.connect(database)
+    try:
+        connection.row_factory = sqlite3.Row
+        row = connection.execute(
+            "SELECT * FROM clicker_players WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        owned = dict(
+            connection.execute(
+                "SELECT upgrade_id, times_bought FROM clicker_owned WHERE user_id = ?", (user_id,)
+            ).fetchall()
+        )
+    finally:
+        connection.close()
+    return {**dict(row), "owned": owned}
