@@ -99,7 +99,7 @@ async def test_writes_after_shutdown_are_refused_and_queued_ones_commit(tmp_path
         async with trio.open_nursery() as nursery:
             for value in range(10):
                 nursery.start_soon(db.write, lambda c, v=value: _insert(v, c))
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             db.close_writes()
         with pytest.raises(StorageError, match="shut down"):
             await db.write(lambda c: _insert(99, c))

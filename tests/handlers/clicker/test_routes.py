@@ -116,7 +116,7 @@ async def test_long_passwords_are_whole(http: httpx.AsyncClient) -> None:
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(http: httpx.AsyncClient) -> None:
-    first = await register(http)
+    first = await register(http, "rotating@example.com")
 
     async def refresh(token: str) -> httpx.Response:
         return await http.post("/refresh", headers={"Authorization": f"Bearer {token}"})
@@ -135,7 +135,7 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(http: httpx.AsyncCli
     assert (revoked.status_code, revoked.json()["message"]) == (401, "token revoked")
     # A fresh login starts a new family.
     login = await http.post(
-        "/auth", json={"email": "player1@example.com", "password": "correct horse"}
+        "/auth", json={"email": "rotating@example.com", "password": "correct horse"}
     )
     assert (await refresh(login.json()["tokens"]["refresh_token"])).status_code == 200
 

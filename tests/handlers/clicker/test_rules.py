@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -26,6 +27,13 @@ def progress(
     owned = owned or {}
     start = Progress.new(catalogue)
     return replace(start, owned=owned, stats=rules.derive(owned, catalogue), **values)  # type: ignore[arg-type]
+
+
+def refusal(rule: Callable[..., object], *args: object) -> str:
+    """The message of the GameError that `rule(*args)` raises."""
+    with pytest.raises(GameError) as caught:
+        rule(*args)
+    return caught.value.message
 
 
 def test_catalogue_is_the_original(catalogue: Catalogue) -> None:
@@ -80,8 +88,7 @@ def test_prices_grow_by_price_factor_to_the_times_bought(catalogue: Catalogue) -
 
 
 def test_cook(catalogue: Catalogue) -> None:
-    with pytest.raises(GameError, match="^can't perform this action$"):
-        rules.cook(progress(catalogue))
+    assert refusal(rules.cook, progress(catalogue)) == "can't perform this action"
     start = progress(catalogue, {SANDWICH: 1, NEW_STOVE: 2, PROMO: 1}, dishes=5, xp=3.5)
     after, data = rules.cook(start)  # ceil((1 + 2) x 2) = 6 dishes, 1 xp
     assert data == {"dishes": 11, "xp": 4.5}
@@ -91,8 +98,7 @@ def test_cook(catalogue: Catalogue) -> None:
 
 
 def test_sell(catalogue: Catalogue) -> None:
-    with pytest.raises(GameError, match="^not enough dishes$"):
-        rules.sell(progress(catalogue, {SANDWICH: 1}))
+    assert refusal(rules.sell, progress(catalogue, {SANDWICH: 1})) == "not enough dishes"
     start = progress(
         catalogue, {SANDWICH: 1, WAFFLE: 1, NEW_CASHIER: 1, PRICE_INCREASE: 1}, dishes=2
     )
@@ -111,13 +117,15 @@ def test_buy(catalogue: Catalogue) -> None:
     # xp + 0.05 x xp_to_reach(5) = 10 + 0.05 x 400 = 30
     assert data == {"money": 750, "xp": 30}
     assert after.owned == {NEW_STOVE: 1} and after.stats.dPc == 1
-    with pytest.raises(GameError, match="^not enough money, you have: 750, you need: 800$"):
-        rules.buy(after, catalogue, NEW_STOVE)  # the second one costs 250 x 3.2
+    assert (
+        refusal(rules.buy, after, catalogue, NEW_STOVE)
+        == "not enough money, you have: 750, you need: 800"
+    )  # the second one costs 250 x 3.2
     with_dish, _ = rules.buy(start, catalogue, SANDWICH)
-    with pytest.raises(GameError, match="^upgrade not found$"):
-        rules.buy(with_dish, catalogue, SANDWICH)  # a dish is bought once
-    with pytest.raises(GameError, match="^upgrade not found$"):
-        rules.buy(start, catalogue, 999)
+    assert (
+        refusal(rules.buy, with_dish, catalogue, SANDWICH) == "upgrade not found"
+    )  # a dish is bought once
+    assert refusal(rules.buy, start, catalogue, 999) == "upgrade not found"
     prestige = replace(start, prestige_current=3.0)
     assert rules.buy(prestige, catalogue, SANDWICH)[1] == {"money": 1000, "xp": 30.3}
     too_dear = progress(catalogue, {GASTRO: 18}, money=MAX_INTEGER)
@@ -148,13 +156,15 @@ def test_levels_across_the_dip(catalogue: Catalogue) -> None:
     assert data == {"current_rank": 6, "current_xp": 238, "next_xp": 474}
     assert rules.level_up(six, catalogue) == (six, {"current_rank": 6, "current_xp": 238})
     ninety_nine = progress(catalogue, rank=99, xp=100000.5)
-    top, data = rules.level_up(ninety_nine, catalogue)
+    _, data = rules.level_up(ninety_nine, catalogue)
     assert data == {"current_rank": 100, "current_xp": 0.5}  # no next_xp beyond the top
 
 
 def test_reset(catalogue: Catalogue) -> None:
-    with pytest.raises(GameError, match="^not enough prestige points$"):
-        rules.reset(progress(catalogue, prestige_accumulated=0.9999), catalogue)
+    assert (
+        refusal(rules.reset, progress(catalogue, prestige_accumulated=0.9999), catalogue)
+        == "not enough prestige points"
+    )
     start = progress(
         catalogue,
         {SANDWICH: 1, NEW_STOVE: 2},
