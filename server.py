@@ -203,6 +203,7 @@ async def main(
             # their sockets by up to a ping interval: nothing is left to finish.
             http_scope.cancel()
             background.cancel()
+            connections.cancel_scope.cancel()  # anything left there is not ours to wait for
     logger.info("stopped")
 
 

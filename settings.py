@@ -83,6 +83,7 @@ class ClickerSettings(_Section):
     refresh_token_ttl: int
     tick_interval: float
     idle_eviction: float
+    sweep_interval: float
 
 
 class Settings(_Section):

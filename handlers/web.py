@@ -32,5 +32,5 @@ async def read_body(schema: type[T]) -> T:
     body = await request.get_data(as_text=False)
     try:
         return msgspec.json.decode(body or b"{}", type=schema)
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as error:
         raise BodyError(str(error)) from None

@@ -24,11 +24,15 @@ D = TypeVar("D")  # the command's data
 
 
 class CommandError(Exception):
-    """A documented failure: its message goes to the client in the codec's error frame."""
+    """A documented failure: its message goes to the client in the codec's error frame.
 
-    def __init__(self, message: str) -> None:
+    With `close_code`, the connection is closed with that code after the frame.
+    """
+
+    def __init__(self, message: str, *, close_code: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.close_code = close_code
 
 
 class Direct(NamedTuple):

@@ -92,6 +92,7 @@ class Connection:
         """Stop reading, send what is queued, then close with `code`."""
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
+        self._outbox_in.close()  # what is queued is still sent; nothing more joins it
         if self._session_scope is not None:
             self._session_scope.cancel()
 

@@ -136,7 +136,10 @@ class Endpoint(Generic[S]):
                 await self.guard(context)
             result = await command.handler(context)
         except CommandError as failure:
-            error = failure.message
+            connection.push(codec.encode_error(command.name, inbound.request_id, failure.message))
+            if failure.close_code is not None:
+                connection.close(failure.close_code, failure.message)
+            return
         except StorageError as failure:
             self.logger.warning("%s %r: %s", command.name, connection, failure)
             error = self.texts.unavailable

@@ -6,8 +6,9 @@ Error:    the response envelope with "request_type":"error" and "data":{"message
 Push:     a response with "request_id":"" (e.g. passive income ticks)
 
 Text and binary frames are both read as JSON (the original's Go server did
-the same). Anything that is not a well-formed envelope, and data that does
-not fit the command's schema, is answered with the error "invalid data".
+the same). Anything that is not a well-formed envelope (including nesting too
+deep to parse), and data that does not fit the command's schema, is answered
+with the error "invalid data".
 Frames out are text.
 """
 
@@ -63,14 +64,14 @@ class EnvelopeCodec:
     def decode(self, message: Message) -> Inbound:
         try:
             request = _decoder.decode(message)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             raise BadFrame(INVALID_DATA) from None
         return Inbound(request.request_type, request.request_id, request.data)
 
     def decode_data(self, inbound: Inbound, schema: type[T]) -> T:
         try:
             return msgspec.json.decode(inbound.data, type=schema)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             raise BadFrame(
                 INVALID_DATA, action=inbound.action, request_id=inbound.request_id
             ) from None

@@ -57,6 +57,18 @@ class TrioWebsocketTransport:
             await self._socket.aclose()
 
 
+async def _close_rejected(request: trio_websocket.WebSocketRequest) -> None:
+    """Close the TCP stream of a refused handshake.
+
+    trio-websocket (0.12) leaves it open, and its reader waiting, until the
+    client hangs up, which a hostile client never does; it has no public way
+    to close it, hence the private call.
+    """
+    close_stream = getattr(getattr(request, "_connection", None), "_close_stream", None)
+    if close_stream is not None:
+        await close_stream()
+
+
 async def serve_listener(
     router: Router,
     host: str,
@@ -81,6 +93,7 @@ async def serve_listener(
             admitted = router.admit(handshake)
             if isinstance(admitted, Refusal):
                 await request.reject(admitted.status, body=admitted.body.encode())
+                await _close_rejected(request)
                 return
             socket = await request.accept()
             await admitted.serve(TrioWebsocketTransport(socket), handshake)

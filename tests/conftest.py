@@ -43,8 +43,10 @@ def make_config(tmp_path: Path) -> MakeConfig:
 
 
 @pytest.fixture
-def config(make_config: MakeConfig) -> settings.Settings:
-    return make_config()
+def config(make_config: MakeConfig, request: pytest.FixtureRequest) -> settings.Settings:
+    """Test settings; `@pytest.mark.settings(section={key: value})` changes some."""
+    marker = request.node.get_closest_marker("settings")
+    return make_config(**(marker.kwargs if marker else {}))
 
 
 async def seed_database(config: settings.Settings) -> None:

@@ -28,8 +28,6 @@ from storage import Database
 
 logger = logging.getLogger("hearth.clicker")
 
-MAINTENANCE_INTERVAL = 60.0
-
 
 class CatalogueMissing(Exception):
     """The clicker catalogue has not been seeded into this database."""
@@ -78,5 +76,5 @@ async def install(
     )
     return [
         partial(run_every, settings.tick_interval, game.tick),
-        partial(run_every, MAINTENANCE_INTERVAL, game.maintain),
+        partial(run_every, settings.sweep_interval, game.maintain),
     ]

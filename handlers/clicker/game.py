@@ -106,8 +106,9 @@ class Game:
                 try:
                     self.hub.bind_user(connection, claims.user_id)
                 except TooManyConnections:
-                    connection.close(POLICY_VIOLATION, "too many connections")
-                    raise CommandError("too many connections") from None
+                    raise CommandError(
+                        "too many connections", close_code=POLICY_VIOLATION
+                    ) from None
             elif connection.user_id != claims.user_id:
                 raise CommandError("token belongs to another user")
             seat.token, seat.token_expires = token, claims.expires_at

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 import storage.database
 from storage import Database, StorageError, open_database
@@ -99,7 +100,7 @@ async def test_writes_after_shutdown_are_refused_and_queued_ones_commit(tmp_path
         async with trio.open_nursery() as nursery:
             for value in range(10):
                 nursery.start_soon(db.write, lambda c, v=value: _insert(v, c))
-            await trio.lowlevel.checkpoint()
+            await trio.testing.wait_all_tasks_blocked()  # all ten are queued or committing
             db.close_writes()
         with pytest.raises(StorageError, match="shut down"):
             await db.write(lambda c: _insert(99, c))

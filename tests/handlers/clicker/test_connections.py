@@ -1,0 +1,164 @@
+"""Who receives what: every connection of a user, never another user's; tokens per request."""
+
+from __future__ import annotations
+
+import httpx
+import trio
+
+import settings
+from handlers.accounts import TokenCodec
+from server import Running
+from tests.clients import Player, connect, prepare_player, register, stored_player, user_id_of
+from tests.conftest import TEST_SECRETS
+
+
+async def test_every_connection_of_the_user_gets_every_response(
+    http: httpx.AsyncClient, config: settings.Settings, ws_port: int
+) -> None:
+    alice, bob = await register(http), await register(http)
+    prepare_player(config.storage.path, user_id_of(alice), {1: 1})
+    async with (
+        connect(ws_port, alice["access_token"]) as tab_one,
+        connect(ws_port, alice["access_token"]) as tab_two,
+        connect(ws_port, bob["access_token"]) as other,
+    ):
+        # tab_two's own session answer also reached tab_one; drain it first.
+        assert (await tab_one.receive())["request_type"] == "session"
+        request_id = await tab_one.send("cook")
+        for tab in (tab_one, tab_two):
+            assert await tab.receive() == {
+                "message_type": "response",
+                "request_id": request_id,
+                "request_type": "cook",
+                "data": {"dishes": 1, "xp": 1},
+            }
+        request_id = await tab_two.send("sell")
+        for tab in (tab_one, tab_two):
+            frame = await tab.receive()
+            assert (frame["request_id"], frame["data"]) == (
+                request_id,
+                {"dishes": 0, "money": 1, "xp": 2},
+            )
+        # Errors go to the requester only.
+        assert await tab_one.error("sell") == "not enough dishes"
+        await tab_two.silent()
+        await other.silent()
+
+
+async def test_a_connection_without_a_session_gets_nothing_of_the_others(
+    http: httpx.AsyncClient, config: settings.Settings, ws_port: int
+) -> None:
+    alice = await register(http)
+    prepare_player(config.storage.path, user_id_of(alice), {1: 1})
+    async with (
+        connect(ws_port, alice["access_token"]) as playing,
+        connect(ws_port, alice["access_token"], session=False) as idle,
+    ):
+        await playing.request("cook")
+        await idle.silent()
+
+
+async def test_token_problems(http: httpx.AsyncClient, ws_port: int) -> None:
+    alice, bob = await register(http), await register(http)
+    codec = TokenCodec(
+        access_secret=TEST_SECRETS["access_token"], refresh_secret=TEST_SECRETS["refresh_token"]
+    )
+    expired = codec.issue("access", user_id_of(alice), -10, {"id": str(user_id_of(alice))}).token
+    async with connect(ws_port, alice["access_token"], session=False) as player:
+        player.token = ""
+        assert await player.error("session") == "missing token"
+        player.token = "not.a.token"
+        assert await player.error("session") == "token invalid"
+        player.token = alice["refresh_token"]  # a refresh token is not an access token
+        assert await player.error("session") == "token invalid"
+        player.token = expired
+        assert await player.error("session") == "token expired"
+        player.token = alice["access_token"]
+        await player.request("session")
+        player.token = bob["access_token"]
+        assert await player.error("cook") == "token belongs to another user"
+        player.token = expired
+        assert await player.error("cook") == "token expired"
+        # The client refreshes over REST and retries on the same connection.
+        refreshed = await http.post(
+            "/refresh", headers={"Authorization": f"Bearer {alice['refresh_token']}"}
+        )
+        player.token = refreshed.json()["tokens"]["access_token"]
+        assert await player.request("level_check") == {
+            "current_rank": 0,
+            "current_xp": 0,
+            "needed_xp": 120,
+        }
+
+
+async def test_a_retried_request_id_gets_the_first_answer_once(
+    http: httpx.AsyncClient, config: settings.Settings, ws_port: int
+) -> None:
+    alice, bob = await register(http), await register(http)
+    for tokens in (alice, bob):
+        prepare_player(config.storage.path, user_id_of(tokens), {1: 1})
+    async with connect(ws_port, alice["access_token"]) as player:
+        first = await player.request("cook", request_id="retry-me")
+        assert first == {"dishes": 1, "xp": 1}
+        assert await player.request("cook", request_id="retry-me") == first
+        assert await player.request("cook", request_id="another") == {"dishes": 2, "xp": 2}
+        # Concurrent duplicates: both answered alike, applied once.
+        for _ in range(2):
+            await player.send("cook", request_id="twice-at-once")
+        answers = [await player.receive() for _ in range(2)]
+        assert answers[0] == answers[1]
+        assert answers[0]["data"] == {"dishes": 3, "xp": 3}
+        # Another user's identical id is their own request.
+        async with connect(ws_port, bob["access_token"]) as other:
+            assert await other.request("cook", request_id="retry-me") == {"dishes": 1, "xp": 1}
+    assert stored_player(config.storage.path, user_id_of(alice))["dishes"] == 3
+
+
+async def test_concurrent_purchases_with_money_for_one(
+    http: httpx.AsyncClient, config: settings.Settings, server: Running
+) -> None:
+    """50 upgrade_buy at once over five connections on both ports: exactly one succeeds."""
+    tokens = await register(http)
+    user_id = user_id_of(tokens)
+    prepare_player(config.storage.path, user_id, money=300)  # one new stove costs 250
+    ports = [server.ws_port, server.http_port, server.ws_port, server.http_port, server.ws_port]
+    async with (
+        connect(ports[0], tokens["access_token"]) as a,
+        connect(ports[1], tokens["access_token"]) as b,
+        connect(ports[2], tokens["access_token"]) as c,
+        connect(ports[3], tokens["access_token"]) as d,
+        connect(ports[4], tokens["access_token"]) as e,
+    ):
+        players = [a, b, c, d, e]
+        for index, player in enumerate(players):  # drain the later sessions' broadcasts
+            for _ in range(len(players) - 1 - index):
+                assert (await player.receive())["request_type"] == "session"
+        successes: list[str] = []
+        errors: list[str] = []
+
+        async def burst(player: Player, offset: int) -> None:
+            for n in range(10):
+                await player.send("upgrade_buy", request_id=f"buy-{offset}-{n}", id=4)
+
+        async def collect(player: Player, offset: int) -> None:
+            # Answers to its own ten requests, and the one success, which every connection gets.
+            own, seen_success = 0, False
+            while own < 10 or not seen_success:
+                frame = await player.receive()
+                own += frame["request_id"].startswith(f"buy-{offset}-")
+                if frame["request_type"] == "error":
+                    errors.append(frame["data"]["message"])
+                else:
+                    successes.append(frame["request_id"])
+                    seen_success = True
+
+        async with trio.open_nursery() as nursery:
+            for index, player in enumerate(players):
+                nursery.start_soon(burst, player, index)
+                nursery.start_soon(collect, player, index)
+        for player in players:
+            await player.silent()
+    assert len(set(successes)) == 1 and len(successes) == 5, successes
+    assert errors == ["not enough money, you have: 50, you need: 800"] * 49
+    stored = stored_player(config.storage.path, user_id)
+    assert (stored["money"], stored["owned"]) == (50, {4: 1})

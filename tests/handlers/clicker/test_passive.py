@@ -1,0 +1,64 @@
+"""Passive income: pushed ticks with the spec's numbers, to every connection of the player."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import trio
+
+import settings
+from tests.clients import connect, prepare_player, register, stored_player, user_id_of
+
+TICK = 0.05
+
+
+def _passive(money: int, dishes: int, xp: float, accumulated: float) -> dict[str, object]:
+    return {
+        "message_type": "response",
+        "request_id": "",
+        "request_type": "passive",
+        "data": {
+            "money": money,
+            "dishes": dishes,
+            "level_rank": 0,
+            "level_xp": xp,
+            "prestige_accumulated": accumulated,
+        },
+    }
+
+
+@pytest.mark.settings(clicker={"tick_interval": TICK})
+async def test_passive_ticks_follow_the_formula(
+    http: httpx.AsyncClient, config: settings.Settings, ws_port: int
+) -> None:
+    tokens, idle = await register(http), await register(http)
+    prepare_player(config.storage.path, user_id_of(tokens), {1: 1}, money=20_000)
+    prepare_player(config.storage.path, user_id_of(idle), {1: 1}, money=20_000)
+    async with (
+        connect(ws_port, tokens["access_token"]) as player,
+        connect(ws_port, tokens["access_token"]) as second_tab,
+        connect(ws_port, idle["access_token"]) as no_income,
+    ):
+        await player.receive()  # second_tab's session answer
+        # Nothing passive yet: no ticks.
+        await player.silent(TICK * 4)
+        # The smart register (id 19): mPs 1; dPs defaults to 1.
+        await player.request("upgrade_buy", id=19)
+        assert (await second_tab.receive())["data"] == {"money": 5000, "xp": 6}
+        # Each tick: accumulate round4(1/20000); sell 1 from 3 dishes up; cook 1.
+        expected = [
+            _passive(5000, 1, 6.2, 0.0001),
+            _passive(5000, 2, 6.4, 0.0002),
+            _passive(5000, 3, 6.6, 0.0003),
+            _passive(5001, 3, 6.85, 0.0004),
+            _passive(5002, 3, 7.1, 0.0005),
+        ]
+        for tab in (player, second_tab):
+            assert [await tab.receive() for _ in expected] == expected
+        await no_income.silent(TICK * 3)
+    # Once its connections are gone, the player stops ticking.
+    await trio.sleep(TICK * 3)
+    settled = stored_player(config.storage.path, user_id_of(tokens))
+    assert settled["money"] >= 5002
+    await trio.sleep(TICK * 4)
+    assert stored_player(config.storage.path, user_id_of(tokens)) == settled

@@ -1,0 +1,101 @@
+"""Outboxes: a publish never waits; a client that stops reading is dropped with 1008."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+import trio.testing
+
+from realtime.connection import Connection
+from realtime.envelope import EnvelopeCodec
+from realtime.hub import Hub
+from realtime.ratelimit import TokenBucket
+from realtime.transport import ConnectionClosed, Handshake, Message
+
+
+class FakeTransport:
+    """A socket whose peer reads only when `reading` is set."""
+
+    pings = False
+
+    def __init__(self, *, reading: bool) -> None:
+        self.reading = reading
+        self.sent: list[Message] = []
+        self.closed_with: tuple[int, str] | None = None
+        self.aborted = False
+        self._inbox_in, self._inbox = trio.open_memory_channel[Message](10)
+
+    async def receive(self) -> Message:
+        try:
+            return await self._inbox.receive()
+        except trio.EndOfChannel:
+            raise ConnectionClosed from None
+
+    async def send(self, message: Message) -> None:
+        if not self.reading:
+            await trio.sleep_forever()
+        self.sent.append(message)
+
+    async def ping(self) -> None:
+        raise NotImplementedError
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed_with = (code, reason)
+        if not self.reading:  # the close frame cannot get through either
+            await trio.sleep_forever()
+
+    async def abort(self) -> None:
+        self.aborted = True
+
+
+def _connection(transport: FakeTransport, outbox: int = 4) -> Connection:
+    handshake = Handshake("/ws", {}, {}, "test")
+    return Connection(
+        transport, handshake, EnvelopeCodec(), outbox_size=outbox, rate=TokenBucket(10, 10)
+    )
+
+
+async def _idle(connection: Connection) -> None:
+    await trio.sleep_forever()
+
+
+async def test_a_slow_consumer_is_dropped_and_the_others_get_everything(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    hub = Hub(max_connections_per_user=4)
+    slow_transport, healthy_transport = FakeTransport(reading=False), FakeTransport(reading=True)
+    slow, healthy = _connection(slow_transport), _connection(healthy_transport)
+    async with trio.open_nursery() as nursery:
+        for connection in (slow, healthy):
+            hub.attach(connection)
+            hub.join(connection, "room")
+            nursery.start_soon(connection.run, _idle)
+        await trio.testing.wait_all_tasks_blocked()
+        for n in range(20):  # never waits, whoever is slow
+            hub.publish("room", lambda codec, n=n: codec.encode_push("tick", {"n": n}))
+            await trio.lowlevel.checkpoint()
+        await trio.sleep(1)  # the close frame's brief chance
+        assert slow.close_code == 1008 and slow.close_reason == "slow consumer"
+        assert slow_transport.closed_with == (1008, "slow consumer")
+        assert slow_transport.aborted
+        assert len(healthy_transport.sent) == 20
+        assert healthy.close_code is None
+        healthy.close()
+        await trio.testing.wait_all_tasks_blocked()
+    assert healthy_transport.closed_with == (1000, "")
+
+
+async def test_close_sends_what_is_queued_first() -> None:
+    transport = FakeTransport(reading=True)
+    connection = _connection(transport, outbox=8)
+    codec: Any = connection.codec
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connection.run, _idle)
+        await trio.testing.wait_all_tasks_blocked()
+        for n in range(3):
+            connection.push(codec.encode_push("last", {"n": n}))
+        connection.close(1001, "server shutting down")
+        connection.push(codec.encode_push("too late", {}))
+    assert [frame.count('"last"') for frame in transport.sent] == [1, 1, 1]
+    assert transport.closed_with == (1001, "server shutting down")

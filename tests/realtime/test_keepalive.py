@@ -1,0 +1,56 @@
+"""Keepalive on the autojump clock: a client that answers pings stays, a silent one is dropped."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+import wsproto
+import wsproto.events
+from trio_websocket import open_websocket_url
+
+from server import Running
+
+INTERVAL = 30.0  # the default ping_interval
+
+
+async def _silent_client(port: int) -> float:
+    """Connect, never answer a ping; return when the server dropped us (virtual seconds)."""
+    start = trio.current_time()
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    connection = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    await stream.send_all(connection.send(wsproto.events.Request(host="127.0.0.1", target="/ws")))
+    pings = 0
+    while True:
+        data = await stream.receive_some(65536)
+        if not data:
+            break
+        connection.receive_data(data)
+        for event in connection.events():
+            pings += isinstance(event, wsproto.events.Ping)
+            if isinstance(event, wsproto.events.CloseConnection):
+                return trio.current_time() - start
+    assert pings >= 1
+    return trio.current_time() - start
+
+
+# No sweep (a thread) may run meanwhile: the autojump clock advances while threads work.
+@pytest.mark.settings(clicker={"sweep_interval": 10_000.0})
+@pytest.mark.parametrize("port_name", ["listener", "http"])
+async def test_silent_clients_are_dropped_and_answering_ones_stay(
+    autojump_clock: trio.testing.MockClock, server: Running, port_name: str
+) -> None:
+    port = server.ws_port if port_name == "listener" else server.http_port
+    async with open_websocket_url(f"ws://127.0.0.1:{port}/ws") as healthy:
+        dropped_after = await _silent_client(port)
+        if port_name == "listener":
+            # Pinged at 30 s, found unanswered when the next ping is due (60 s): dropped.
+            assert 2 * INTERVAL <= dropped_after <= 2 * INTERVAL + 1
+        else:
+            # Hypercorn pings; its read timeout (two intervals) ends the socket, which it
+            # closes once its ping task next wakes (60 s, or 90 s when the ping came first).
+            assert 2 * INTERVAL <= dropped_after <= 3 * INTERVAL + 1
+        await trio.sleep(5 * INTERVAL)
+        await healthy.send_message("not json")  # trio-websocket answers pings by itself
+        assert '"invalid data"' in await healthy.get_message()
+        assert healthy.closed is None

@@ -1,0 +1,76 @@
+"""Handshake checks and per-connection limits, on both ports, against the live server."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import trio
+from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
+
+import settings
+from tests.clients import connect, prepare_player, register, user_id_of
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        (None, True),  # non-browser clients send none
+        ("http://localhost:8000", True),
+        ("HTTP://LOCALHOST:8000/", True),
+        ("https://evil.example", False),
+        ("http://localhost.evil.example", False),  # a lookalike
+        ("http://localhost:8000.evil.example", False),
+        ("null", False),
+    ],
+)
+async def test_origin_allow_list(ws_port: int, origin: str | None, allowed: bool) -> None:
+    headers = [] if origin is None else [(b"Origin", origin.encode())]
+    url = f"ws://127.0.0.1:{ws_port}/ws"
+    if allowed:
+        async with open_websocket_url(url, extra_headers=headers) as socket:
+            await socket.send_message("{}")
+            assert "unknown request type" in str(await socket.get_message())
+    else:
+        with pytest.raises(ConnectionRejected) as rejected:
+            async with open_websocket_url(url, extra_headers=headers):
+                pass
+        assert rejected.value.status_code == 403
+
+
+async def test_unknown_paths_are_not_upgraded(ws_port: int) -> None:
+    with pytest.raises(ConnectionRejected) as rejected:
+        async with open_websocket_url(f"ws://127.0.0.1:{ws_port}/nowhere"):
+            pass
+    assert rejected.value.status_code == 404
+
+
+@pytest.mark.settings(realtime={"rate_per_second": 0.001, "rate_burst": 3})
+async def test_message_rate_is_limited_per_connection(ws_port: int) -> None:
+    url = f"ws://127.0.0.1:{ws_port}/ws"
+    async with open_websocket_url(url) as flooder, open_websocket_url(url) as calm:
+        for _ in range(6):
+            await flooder.send_message("not json")
+        answers = [await flooder.get_message() for _ in range(6)]
+        assert ['"invalid data"' in a for a in answers] == [True] * 3 + [False] * 3
+        assert all('"too many requests"' in a for a in answers[3:])
+        await calm.send_message("not json")  # another connection has its own bucket
+        assert '"invalid data"' in await calm.get_message()
+
+
+@pytest.mark.settings(realtime={"max_connections_per_user": 2})
+async def test_connections_per_user_are_capped(
+    http: httpx.AsyncClient, config: settings.Settings, ws_port: int
+) -> None:
+    tokens = await register(http)
+    prepare_player(config.storage.path, user_id_of(tokens), {1: 1})
+    async with (
+        connect(ws_port, tokens["access_token"]) as first,
+        connect(ws_port, tokens["access_token"]) as second,
+        connect(ws_port, tokens["access_token"], session=False) as third,
+    ):
+        assert await third.error("session") == "too many connections"
+        with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
+            await third.socket.get_message()
+        assert closed.value.reason.code == 1008
+        await first.receive()  # second's session answer
+        assert await second.request("cook") == {"dishes": 1, "xp": 1}
