@@ -72,7 +72,8 @@ async def test_malformed_frames_get_invalid_data_and_change_nothing(
             _envelope(token, request_type="upgrade_buy", data={"token": token, "id": "value"}),
             _envelope(token, request_type="upgrade_buy", data={"token": token, "id": 1.5}),
             _envelope(token, request_type="upgrade_buy", data={"token": token}),
-            '{"request_id": "bad", "request_type": "upgrade_buy", "data": {"token": "t", "id": 1e400}}',
+            '{"request_id": "bad", "request_type": "upgrade_buy",'
+            ' "data": {"token": "t", "id": 1e400}}',
         ]
         for frame in invalid_with_id:
             answer = await _error_for(player, frame)
