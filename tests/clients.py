@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 RECEIVE_TIMEOUT = 10.0
 _emails = itertools.count(1)
@@ -74,7 +74,7 @@ class Player:
         """Assert that nothing arrives for `seconds`."""
         with trio.move_on_after(seconds):
             frame = await self.socket.get_message()
-            raise AssertionError(f"unexpected frame {frame}")
+            raise AssertionError(f"unexpected frame {frame!r}")
 
 
 @asynccontextmanager
@@ -136,3 +136,8 @@ def stored_player(database: str, user_id: int) -> dict[str, Any]:
     finally:
         connection.close()
     return {**dict(row), "owned": owned}
+
+
+def close_code(closed: ConnectionClosed) -> int | None:
+    """The close code the server sent, if any."""
+    return closed.reason.code if closed.reason is not None else None

@@ -14,7 +14,7 @@ from trio_websocket import ConnectionClosed
 
 import server
 import settings
-from tests.clients import connect, prepare_player, register, stored_player, user_id_of
+from tests.clients import close_code, connect, prepare_player, register, stored_player, user_id_of
 from tests.conftest import make_settings, seed_database
 from tests.process import ROOT, server_process, write_config
 
@@ -119,7 +119,7 @@ async def test_sigterm_closes_websockets_with_1001_and_exits_0(tmp_path: Path) -
             for player in (on_listener, on_http):
                 with pytest.raises(ConnectionClosed) as closed, trio.fail_after(10):
                     await player.socket.get_message()
-                assert closed.value.reason.code == 1001
+                assert close_code(closed.value) == 1001
             assert await child.wait() == 0
     assert any("stopped" in line for line in child.log), child.log
 

@@ -10,7 +10,15 @@ import trio
 from trio_websocket import ConnectionClosed
 
 import settings
-from tests.clients import Player, connect, prepare_player, register, stored_player, user_id_of
+from tests.clients import (
+    Player,
+    close_code,
+    connect,
+    prepare_player,
+    register,
+    stored_player,
+    user_id_of,
+)
 
 
 def _envelope(token: str, **fields: object) -> str:
@@ -41,7 +49,7 @@ async def test_malformed_frames_get_invalid_data_and_change_nothing(
     before = stored_player(config.storage.path, user_id_of(alice))
     token = alice["access_token"]
     async with connect(ws_port, token) as player, connect(ws_port, bob["access_token"]) as other:
-        invalid_without_id = [
+        invalid_without_id: list[str | bytes] = [
             "not json",
             "",
             "[1, 2]",
@@ -129,5 +137,5 @@ async def test_oversize_frames_close_with_1009_and_spare_the_others(
             with pytest.raises(ConnectionClosed) as closed:
                 with trio.fail_after(5):
                     await player.socket.get_message()
-            assert closed.value.reason.code == 1009
+            assert close_code(closed.value) == 1009
         assert await other.request("cook") == {"dishes": 1, "xp": 1}
