@@ -71,6 +71,7 @@ def test_wrong_signature(codec: TokenCodec) -> None:
         codec.verify(f"{header}.{body}.{signature}", "access")
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_alg_none_and_other_algorithms_are_refused(codec: TokenCodec) -> None:
     payload = {"typ": "access", "sub": "1", "iat": 1, "exp": int(time.time()) + 60, "jti": "j"}
     for alg in ("none", "None", "NONE"):

@@ -1,0 +1,1 @@
+"""The benchmark harness: Hearth against peer servers, measured in the same run."""
