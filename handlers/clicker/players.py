@@ -39,12 +39,11 @@ class Player:
         return remembered[1]
 
     def remember(self, key: str, action: str, answer: bytes, now: int, window: int) -> None:
-        self.answers.pop(key, None)
-        self.answers[key] = (action, answer, now)
-        for oldest, (_, _, stamp) in list(self.answers.items()):
-            if stamp >= now - window:
-                break
-            del self.answers[oldest]
+        answers = self.answers
+        answers.pop(key, None)
+        answers[key] = (action, answer, now)
+        while (oldest := next(iter(answers))) and answers[oldest][2] < now - window:
+            del answers[oldest]
 
 
 class Players:

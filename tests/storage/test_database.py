@@ -10,7 +10,6 @@ import pytest
 import trio
 import trio.testing
 
-import storage.database
 from storage import Database, StorageError, open_database
 
 
@@ -28,13 +27,13 @@ async def test_concurrent_writes_share_transactions_and_each_is_answered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batches: list[int] = []
-    original = storage.database._commit_batch
+    original = Database._transaction
 
-    def counting(connection: sqlite3.Connection, batch: list[Any]) -> None:
+    async def counting(self: Database, batch: list[Any]) -> None:
         batches.append(len(batch))
-        original(connection, batch)
+        await original(self, batch)
 
-    monkeypatch.setattr(storage.database, "_commit_batch", counting)
+    monkeypatch.setattr(Database, "_transaction", counting)
     results: list[int] = []
     async with open_database(tmp_path / "db.sqlite") as db:
 
@@ -120,3 +119,17 @@ async def test_wal_and_synchronous_from_settings(tmp_path: Path) -> None:
         mode = await db.write(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
         sync = await db.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
     assert (mode, sync) == ("wal", 1)
+
+
+async def test_a_write_waits_for_another_process_holding_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    async with open_database(path) as db:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # e.g. a command-line tool writing
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(db.write, lambda c: _insert(1, c))
+            await trio.sleep(0.2)
+            assert await db.read(_count) == 0
+            other.execute("COMMIT")
+        assert await db.read(_count) == 1
+        other.close()
