@@ -84,6 +84,3 @@ class Commands(Generic[S]):
 
     def get(self, name: str) -> Command[S] | None:
         return self._by_name.get(name)
-
-    def names(self) -> list[str]:
-        return sorted(self._by_name)

@@ -123,7 +123,8 @@ class Connection:
                     self._session_scope = session_nursery.cancel_scope
                     if self.closing:
                         session_nursery.cancel_scope.cancel()
-                    await self._read(session)
+                    with contextlib.suppress(ConnectionClosed):
+                        await session(self)
                     session_nursery.cancel_scope.cancel()
                 # Let the pump send what is queued, then stop it.
                 self._outbox_in.close()
@@ -135,10 +136,6 @@ class Connection:
                 with trio.move_on_after(grace):
                     await self.transport.close(self.close_code or NORMAL_CLOSURE, self.close_reason)
                 await self.transport.abort()
-
-    async def _read(self, session: Callable[[Connection], Awaitable[None]]) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            await session(self)
 
     async def _pump(self) -> None:
         try:

@@ -40,9 +40,6 @@ class Hub:
     def __iter__(self) -> Iterator[Connection]:
         return iter(list(self._connections))
 
-    def __len__(self) -> int:
-        return len(self._connections)
-
     def attach(self, connection: Connection) -> None:
         self._connections.add(connection)
         self._rooms_of[connection] = set()
@@ -67,16 +64,11 @@ class Hub:
 
     def bind_user(self, connection: Connection, user_id: int) -> None:
         """Record that `connection` acts for `user_id`; raises TooManyConnections at the cap."""
-        mine = self._by_user.setdefault(user_id, set())
+        mine = self._by_user.get(user_id, set())
         if connection not in mine and len(mine) >= self._max_per_user:
-            if not mine:
-                del self._by_user[user_id]
             raise TooManyConnections(user_id)
-        mine.add(connection)
+        self._by_user.setdefault(user_id, mine).add(connection)
         connection.user_id = user_id
-
-    def user_connections(self, user_id: int) -> set[Connection]:
-        return set(self._by_user.get(user_id, ()))
 
     def join(self, connection: Connection, room: str) -> None:
         rooms = self._rooms_of.get(connection)
@@ -94,9 +86,6 @@ class Hub:
         members.discard(connection)
         if not members:
             del self._rooms[room]
-
-    def members(self, room: str) -> frozenset[Connection]:
-        return frozenset(self._rooms.get(room, ()))
 
     def publish(self, room: str, encode: Callable[[Codec], Message]) -> int:
         """Push `encode(codec)` to every member of `room`, encoding once per codec.

@@ -52,9 +52,6 @@ class Players:
         self._players: dict[int, Player] = {}
         self._connected: set[Player] = set()
 
-    def __len__(self) -> int:
-        return len(self._players)
-
     def get(self, user_id: int) -> Player:
         """The user's player, created (not yet loaded) if not in memory."""
         player = self._players.get(user_id)
