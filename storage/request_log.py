@@ -28,17 +28,23 @@ def remember(
 
 
 def recent(
-    connection: sqlite3.Connection, user_id: int, scope: str, since: int
+    connection: sqlite3.Connection, user_id: int, scope: str, since: int, limit: int
 ) -> list[tuple[str, str, bytes, int]]:
-    """(request key, action, answer, time) of the user's requests since `since`, oldest first."""
+    """(request key, action, answer, time) of the user's last `limit` requests since `since`,
+    oldest first."""
     rows: list[tuple[str, str, bytes, int]] = connection.execute(
         "SELECT request_id, action, response, created_at FROM request_log"
-        " WHERE user_id = ? AND scope = ? AND created_at >= ? ORDER BY created_at",
-        (user_id, scope, since),
+        " WHERE user_id = ? AND scope = ? AND created_at >= ? ORDER BY created_at DESC LIMIT ?",
+        (user_id, scope, since, limit),
     ).fetchall()
+    rows.reverse()
     return rows
 
 
-def prune(connection: sqlite3.Connection, before: int) -> int:
-    """Forget answers older than `before`; returns how many."""
-    return connection.execute("DELETE FROM request_log WHERE created_at < ?", (before,)).rowcount
+def prune(connection: sqlite3.Connection, before: int, limit: int) -> int:
+    """Forget at most `limit` answers older than `before`; returns how many."""
+    return connection.execute(
+        "DELETE FROM request_log WHERE (user_id, scope, request_id) IN"
+        " (SELECT user_id, scope, request_id FROM request_log WHERE created_at < ? LIMIT ?)",
+        (before, limit),
+    ).rowcount

@@ -24,11 +24,12 @@ import msgspec
 
 from handlers.accounts import TokenCodec, TokenExpired, TokenInvalid
 from handlers.clicker import rules, store
-from handlers.clicker.players import Player, Players
+from handlers.clicker.players import MAX_ANSWERS, Player, Players
 from handlers.clicker.rules import Catalogue, GameError, Outcome, Progress
 from realtime.codec import Codec, RequestId
 from realtime.commands import CommandError, Context, Direct
 from realtime.connection import Connection
+from realtime.envelope import TEXTS
 from realtime.hub import Hub, TooManyConnections
 from realtime.transport import POLICY_VIOLATION, Message
 from storage import Database, StorageError, request_log
@@ -36,6 +37,7 @@ from storage import Database, StorageError, request_log
 logger = logging.getLogger("hearth.clicker")
 
 SCOPE = "clicker"
+PRUNE_CHUNK = 1000  # request-log rows deleted per transaction
 _encode = msgspec.json.Encoder().encode
 
 
@@ -151,7 +153,8 @@ class Game:
             connection: sqlite3.Connection,
         ) -> tuple[tuple[str, Progress] | None, list[tuple[str, str, bytes, int]]]:
             loaded = store.load_player(connection, player.user_id, self.catalogue)
-            return loaded, request_log.recent(connection, player.user_id, SCOPE, since)
+            answers = request_log.recent(connection, player.user_id, SCOPE, since, MAX_ANSWERS)
+            return loaded, answers
 
         loaded, answers = await self.db.write(load)
         if loaded is None:  # a valid token for a user that no longer exists
@@ -187,9 +190,13 @@ class Game:
                 return data
             now = int(time.time())
             encoded = _encode(data) if key is not None else b""
-            await self.db.write(
-                partial(self._commit, player.user_id, old, new, key, ctx.action, encoded, now)
-            )
+            try:
+                await self.db.write(
+                    partial(self._commit, player.user_id, old, new, key, ctx.action, encoded, now)
+                )
+            except store.StaleProgress:
+                await self._reload_stale(player)
+                raise CommandError(TEXTS.unavailable) from None
             player.progress = new
             if key is not None:
                 player.remember(key, ctx.action, encoded, now, self.idempotency_window)
@@ -218,15 +225,17 @@ class Game:
         if not players:
             return
         held: list[Player] = []
+        busy: list[Player] = []
         try:
-            for player in players:  # free locks first, then wait for the few that are busy
-                if not player.lock.locked():
+            for player in players:  # take the free locks first, then wait for the busy few
+                if player.lock.locked():
+                    busy.append(player)
+                else:
                     player.lock.acquire_nowait()
                     held.append(player)
-            for player in players:
-                if player not in held:
-                    await player.lock.acquire()
-                    held.append(player)
+            for player in busy:
+                await player.lock.acquire()
+                held.append(player)
             changes = []
             for player in held:
                 old = player.progress
@@ -234,11 +243,14 @@ class Game:
                     continue
                 changes.append((player, old, rules.tick(old)))
             try:
-                await self.db.write(partial(self._commit_ticks, changes))
+                stale = await self.db.write(partial(self._commit_ticks, changes))
             except StorageError as error:
                 logger.warning("passive tick not committed: %s", error)
                 return
             for player, _, new in changes:
+                if player in stale:
+                    await self._reload_stale(player)
+                    continue
                 player.progress = new
                 snapshot = rules.passive_snapshot(new)
                 self.hub.publish(room_of(player.user_id), partial(_passive_frame, snapshot))
@@ -249,15 +261,31 @@ class Game:
     @staticmethod
     def _commit_ticks(
         changes: list[tuple[Player, Progress, Progress]], connection: sqlite3.Connection
-    ) -> None:
+    ) -> set[Player]:
+        """Store every tick; returns the players whose rows were not as expected (unchanged)."""
+        stale = set()
         for player, old, new in changes:
-            store.save(connection, player.user_id, old, new)
+            try:
+                store.save(connection, player.user_id, old, new)
+            except store.StaleProgress:
+                stale.add(player)
+        return stale
+
+    async def _reload_stale(self, player: Player) -> None:
+        """The row changed behind our back (a tool wrote it): take the stored one as the truth."""
+        logger.warning("player %d changed outside the server; reloading it", player.user_id)
+        await self._load(player)
 
     async def maintain(self) -> None:
-        """Evict idle players and forget answers older than the idempotency window."""
+        """Evict idle players and forget answers older than the idempotency window.
+
+        The log is pruned in small transactions so no write waits behind a big delete.
+        """
         self.players.evict_idle()
         before = int(time.time()) - self.idempotency_window
-        await self.db.write(partial(request_log.prune, before=before))
+        prune = partial(request_log.prune, before=before, limit=PRUNE_CHUNK)
+        while await self.db.write(prune) == PRUNE_CHUNK:
+            pass
 
 
 def _passive_frame(snapshot: dict[str, Any], codec: Codec) -> Message:

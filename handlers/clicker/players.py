@@ -19,6 +19,10 @@ import trio
 
 from handlers.clicker.rules import Progress
 
+# Answers remembered per player: a retry is of one of the last few requests, and
+# this bounds a busy clicker's memory whatever the idempotency window.
+MAX_ANSWERS = 256
+
 
 @dataclass(eq=False)
 class Player:
@@ -42,7 +46,10 @@ class Player:
         answers = self.answers
         answers.pop(key, None)
         answers[key] = (action, answer, now)
-        while (oldest := next(iter(answers))) and answers[oldest][2] < now - window:
+        while True:  # forget from the oldest: over capacity, or out of the window
+            oldest = next(iter(answers))
+            if len(answers) <= MAX_ANSWERS and answers[oldest][2] >= now - window:
+                break
             del answers[oldest]
 
 

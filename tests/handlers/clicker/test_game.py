@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sqlite3
 from typing import Any
 
 import httpx
@@ -213,3 +214,20 @@ async def test_prestige_reset_takes_effect_at_once(
         1.1,
         {1: 1},
     )
+
+
+async def test_a_row_changed_outside_the_server_is_reloaded(
+    http: httpx.AsyncClient, config: settings.Settings, ws_port: int
+) -> None:
+    tokens = await register(http)
+    user_id = user_id_of(tokens)
+    prepare_player(config.storage.path, user_id, {1: 1}, money=10)
+    async with connect(ws_port, tokens["access_token"]) as player:
+        assert await player.request("cook") == {"dishes": 1, "xp": 1}
+        # A tool changes the balance while the player plays.
+        with sqlite3.connect(config.storage.path) as tool:
+            tool.execute("UPDATE clicker_players SET money = 500 WHERE user_id = ?", (user_id,))
+        assert await player.error("sell") == "storage unavailable, try again"
+        # The server took the stored row as the truth; play goes on from it.
+        assert await player.request("sell") == {"dishes": 0, "money": 501, "xp": 2}
+    assert stored_player(config.storage.path, user_id)["money"] == 501
