@@ -198,9 +198,10 @@ class Game:
                 await self._reload_stale(player)
                 raise CommandError(TEXTS.unavailable) from None
             player.progress = new
-            if key is not None:
-                player.remember(key, ctx.action, encoded, now, self.idempotency_window)
-        return data
+            if key is None:
+                return data
+            player.remember(key, ctx.action, encoded, now, self.idempotency_window)
+        return msgspec.Raw(encoded)  # the answer is encoded once, for the log and the reply
 
     @staticmethod
     def _commit(
