@@ -10,6 +10,7 @@ import trio
 from trio_websocket import ConnectionClosed
 
 import settings
+from handlers.clicker import rules
 from tests.clients import (
     Player,
     close_code,
@@ -139,3 +140,24 @@ async def test_oversize_frames_close_with_1009_and_spare_the_others(
                     await player.socket.get_message()
             assert close_code(closed.value) == 1009
         assert await other.request("cook") == {"dishes": 1, "xp": 1}
+
+
+async def test_a_failing_handler_answers_internal_error_and_the_connection_goes_on(
+    http: httpx.AsyncClient,
+    config: settings.Settings,
+    ws_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tokens = await register(http)
+    prepare_player(config.storage.path, user_id_of(tokens), {1: 1})
+    async with connect(ws_port, tokens["access_token"]) as player:
+
+        def broken(progress: object) -> object:
+            raise RuntimeError("a bug")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(rules, "cook", broken)
+            assert await player.error("cook") == "internal error"
+        assert "RuntimeError: a bug" in caplog.text
+        assert await player.request("cook") == {"dishes": 1, "xp": 1}
