@@ -1,5 +1,5 @@
 -- Hearth's current schema: what applying every file in storage/migrations/ to an
--- empty database gives (tests/storage/test_migrations.py holds the two equal).
+-- empty database gives (tests/storage/test_schema.py holds the two equal).
 -- A new database is created from this file in one step.
 
 -- Accounts shared by every app, refresh-token families, and the request log
@@ -81,3 +81,133 @@ CREATE TABLE clicker_owned (
     times_bought INTEGER NOT NULL CHECK (times_bought > 0),
     PRIMARY KEY (user_id, upgrade_id)
 ) STRICT, WITHOUT ROWID;
+
+-- Food orders (seed 003): the menu per city, customers' Telegram identities, staff
+-- cities, orders, the bonus ledger and the durable queue of POS sync jobs.
+
+CREATE TABLE telegram_accounts (
+    telegram_id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL UNIQUE REFERENCES users (id) ON DELETE CASCADE,
+    first_name TEXT NOT NULL DEFAULT '',
+    last_name TEXT NOT NULL DEFAULT '',
+    username TEXT NOT NULL DEFAULT '',
+    photo_url TEXT NOT NULL DEFAULT ''
+) STRICT;
+
+-- The cities a manager looks after.
+CREATE TABLE staff_cities (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    city_id INTEGER NOT NULL REFERENCES cities (id),
+    PRIMARY KEY (user_id, city_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE cities (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    delivery_cost INTEGER NOT NULL CHECK (delivery_cost >= 0),
+    free_delivery_from INTEGER CHECK (free_delivery_from IS NULL OR free_delivery_from >= 0)
+) STRICT;
+
+CREATE TABLE branches (
+    id INTEGER PRIMARY KEY,
+    city_id INTEGER NOT NULL REFERENCES cities (id),
+    name TEXT NOT NULL,
+    address TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE menu_items (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    category TEXT NOT NULL
+) STRICT;
+
+-- An item is sold in a city at that city's price; no row, not sold there.
+CREATE TABLE menu_prices (
+    item_id INTEGER NOT NULL REFERENCES menu_items (id),
+    city_id INTEGER NOT NULL REFERENCES cities (id),
+    price INTEGER NOT NULL CHECK (price >= 0),
+    PRIMARY KEY (item_id, city_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE modifiers (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    price INTEGER NOT NULL CHECK (price >= 0)
+) STRICT;
+
+-- The modifiers an item accepts.
+CREATE TABLE item_modifiers (
+    item_id INTEGER NOT NULL REFERENCES menu_items (id),
+    modifier_id INTEGER NOT NULL REFERENCES modifiers (id),
+    PRIMARY KEY (item_id, modifier_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE orders (
+    id INTEGER PRIMARY KEY,
+    order_number TEXT NOT NULL CHECK (length(order_number) = 4),
+    order_day TEXT NOT NULL,  -- UTC date: order numbers are unique within a day
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    city_id INTEGER NOT NULL REFERENCES cities (id),
+    branch_id INTEGER REFERENCES branches (id),
+    order_type TEXT NOT NULL CHECK (order_type IN ('delivery', 'pickup')),
+    payment_method TEXT NOT NULL CHECK (payment_method IN ('cash', 'card')),
+    delivery_street TEXT,
+    delivery_house TEXT,
+    comment TEXT,
+    desired_time TEXT,
+    change_from INTEGER CHECK (change_from IS NULL OR change_from >= 0),
+    subtotal INTEGER NOT NULL CHECK (subtotal >= 0),
+    delivery_cost INTEGER NOT NULL CHECK (delivery_cost >= 0),
+    bonus_used INTEGER NOT NULL CHECK (bonus_used >= 0),
+    total INTEGER NOT NULL CHECK (total >= 0),
+    bonuses_earned INTEGER NOT NULL CHECK (bonuses_earned >= 0),
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN (
+        'pending', 'confirmed', 'preparing', 'ready', 'delivering', 'completed', 'cancelled')),
+    pos_id TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (order_day, order_number)
+) STRICT;
+
+CREATE INDEX orders_user ON orders (user_id, id);
+CREATE INDEX orders_city ON orders (city_id, id);
+
+CREATE TABLE order_items (
+    order_id INTEGER NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+    line INTEGER NOT NULL,
+    item_id INTEGER NOT NULL REFERENCES menu_items (id),
+    name TEXT NOT NULL,
+    quantity INTEGER NOT NULL CHECK (quantity >= 1),
+    unit_price INTEGER NOT NULL CHECK (unit_price >= 0),  -- menu price plus modifiers
+    modifiers TEXT NOT NULL,  -- JSON: [{id, name, price}]
+    PRIMARY KEY (order_id, line)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE bonus_accounts (
+    user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0)
+) STRICT;
+
+-- Every change of a balance; the balance is always the sum of its ledger.
+CREATE TABLE bonus_ledger (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    order_id INTEGER REFERENCES orders (id),
+    type TEXT NOT NULL CHECK (type IN ('earned', 'used', 'refunded', 'revoked')),
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    balance_after INTEGER NOT NULL CHECK (balance_after >= 0),
+    created_at TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX bonus_ledger_user ON bonus_ledger (user_id, id);
+
+CREATE TABLE sync_jobs (
+    id INTEGER PRIMARY KEY,
+    order_id INTEGER NOT NULL UNIQUE REFERENCES orders (id) ON DELETE CASCADE,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at REAL NOT NULL,  -- unix time
+    last_error TEXT
+) STRICT;
+
+CREATE INDEX sync_jobs_due ON sync_jobs (state, next_attempt_at);

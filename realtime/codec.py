@@ -8,6 +8,7 @@ whose message is the protocol's documented error text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from realtime.transport import Message
@@ -43,6 +44,14 @@ class Codec(Protocol):
 
     def encode_reply(self, action: str, request_id: RequestId, data: Any) -> Message: ...
 
-    def encode_error(self, action: str, request_id: RequestId, message: str) -> Message: ...
+    def encode_error(
+        self,
+        action: str,
+        request_id: RequestId,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> Message:
+        """An error frame: `message`, plus `details` (more fields) where the protocol has room."""
+        ...
 
     def encode_push(self, event: str, data: Any) -> Message: ...

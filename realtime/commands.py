@@ -11,7 +11,7 @@ failure by raising `CommandError(message)`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -26,12 +26,20 @@ D = TypeVar("D")  # the command's data
 class CommandError(Exception):
     """A documented failure: its message goes to the client in the codec's error frame.
 
-    With `close_code`, the connection is closed with that code after the frame.
+    `details` are more fields for the frame; with `close_code`, the connection is
+    closed with that code after the frame.
     """
 
-    def __init__(self, message: str, *, close_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        close_code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details
         self.close_code = close_code
 
 
@@ -50,6 +58,10 @@ class Context(Generic[S, D]):
     logger: logging.Logger
     action: str
     request_id: RequestId
+
+    def push(self, event: str, data: Any = None) -> None:
+        """Send an event to this connection (in its codec's framing)."""
+        self.connection.push(self.connection.codec.encode_push(event, data))
 
 
 Handler = Callable[[Context[S, Any]], Awaitable[Any]]

@@ -16,17 +16,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
-from realtime.codec import BadFrame, Codec
-from realtime.commands import CommandError, Commands, Context, Direct
+from realtime.codec import BadFrame, Codec, RequestId
+from realtime.commands import Command, CommandError, Commands, Context, Direct
 from realtime.connection import Connection
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
-from realtime.transport import Handshake, Message, Transport
+from realtime.transport import POLICY_VIOLATION, Handshake, Message, Transport
 from storage import Database, StorageError
 
 S = TypeVar("S")
+_FAILED = object()  # what `Endpoint._attempt` returns once it has answered a failure
 
 Guard = Callable[[Context[S, Any]], Awaitable[None]]
 
@@ -72,6 +74,7 @@ class Endpoint(Generic[S]):
         guard: Guard[S] | None = None,
         reply_room: Callable[[Context[S, Any]], str | None] | None = None,
         admit: Callable[[Handshake], Refusal | None] | None = None,
+        on_open: Callable[[Connection], Awaitable[None]] | None = None,
         on_close: Callable[[Connection], None] | None = None,
     ) -> None:
         self.path = path
@@ -86,6 +89,7 @@ class Endpoint(Generic[S]):
         self.guard = guard
         self.reply_room = reply_room
         self.admit = admit
+        self.on_open = on_open
         self.on_close = on_close
 
     async def serve(self, transport: Transport, handshake: Handshake) -> None:
@@ -99,13 +103,23 @@ class Endpoint(Generic[S]):
         )
         self.hub.attach(connection)
         try:
-            await connection.run(self._read_loop)
+            await connection.run(self._session)
         finally:
             self.hub.detach(connection)
             if self.on_close is not None:
                 self.on_close(connection)
 
-    async def _read_loop(self, connection: Connection) -> None:
+    async def _session(self, connection: Connection) -> None:
+        """Greet the connection (the app's `on_open`), then read and dispatch its messages.
+
+        A greeting that fails closes the connection (1008 unless it names a code).
+        """
+        if self.on_open is not None:
+            opened = await self._attempt(connection, "", "", partial(self.on_open, connection))
+            if opened is _FAILED:
+                if not connection.closing:
+                    connection.close(POLICY_VIOLATION, "refused")
+                return
         receive = connection.transport.receive
         while True:
             message = await receive()
@@ -131,25 +145,43 @@ class Endpoint(Generic[S]):
         context = Context(
             self.db, self.services, data, connection, self.logger, command.name, inbound.request_id
         )
+        result = await self._attempt(
+            connection, command.name, inbound.request_id, partial(self._run, command, context)
+        )
+        if result is not _FAILED:
+            self._deliver(context, result)
+
+    async def _run(self, command: Command[S], context: Context[S, Any]) -> Any:
+        if self.guard is not None:
+            await self.guard(context)
+        return await command.handler(context)
+
+    async def _attempt(
+        self,
+        connection: Connection,
+        action: str,
+        request_id: RequestId,
+        work: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        """`await work()`; on failure answer the codec's error frame and return _FAILED."""
+        codec = self.codec
         try:
-            if self.guard is not None:
-                await self.guard(context)
-            result = await command.handler(context)
+            return await work()
         except CommandError as failure:
-            connection.push(codec.encode_error(command.name, inbound.request_id, failure.message))
+            connection.push(
+                codec.encode_error(action, request_id, failure.message, failure.details)
+            )
             if failure.close_code is not None:
                 connection.close(failure.close_code, failure.message)
-            return
+            return _FAILED
         except StorageError as failure:
-            self.logger.warning("%s %r: %s", command.name, connection, failure)
+            self.logger.warning("%s %r: %s", action, connection, failure)
             error = self.texts.unavailable
         except Exception:
-            self.logger.exception("%s failed on %r", command.name, connection)
+            self.logger.exception("%s failed on %r", action or "greeting", connection)
             error = self.texts.internal
-        else:
-            self._deliver(context, result)
-            return
-        connection.push(codec.encode_error(command.name, inbound.request_id, error))
+        connection.push(codec.encode_error(action, request_id, error))
+        return _FAILED
 
     def _deliver(self, context: Context[S, Any], result: Any) -> None:
         if result is None:

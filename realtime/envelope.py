@@ -14,6 +14,7 @@ Frames out are text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -79,8 +80,15 @@ class EnvelopeCodec:
     def encode_reply(self, action: str, request_id: RequestId, data: Any) -> Message:
         return _encode(_Response("response", request_id, action, data)).decode()
 
-    def encode_error(self, action: str, request_id: RequestId, message: str) -> Message:
-        return _encode(_Response("response", request_id, "error", _Error(message))).decode()
+    def encode_error(
+        self,
+        action: str,
+        request_id: RequestId,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> Message:
+        data = {"message": message, **details} if details else _Error(message)
+        return _encode(_Response("response", request_id, "error", data)).decode()
 
     def encode_push(self, event: str, data: Any) -> Message:
         return self.encode_reply(event, "", data)

@@ -12,7 +12,7 @@ Invariants: a detached connection is in no room; a user never has more than
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import trio
 
@@ -87,16 +87,18 @@ class Hub:
         if not members:
             del self._rooms[room]
 
-    def publish(self, room: str, encode: Callable[[Codec], Message]) -> int:
-        """Push `encode(codec)` to every member of `room`, encoding once per codec.
+    def publish(self, rooms: str | Iterable[str], encode: Callable[[Codec], Message]) -> int:
+        """Push `encode(codec)` once to every member of `rooms`, encoding once per codec.
 
-        Returns how many connections it was pushed to. Never waits.
+        A connection in several of the rooms gets the frame once. Returns how
+        many connections it was pushed to. Never waits.
         """
-        members = self._rooms.get(room)
-        if not members:
-            return 0
+        if isinstance(rooms, str):
+            members = list(self._rooms.get(rooms, ()))
+        else:
+            members = list(set().union(*(self._rooms.get(room, ()) for room in rooms)))
         frames: dict[int, Message] = {}
-        for connection in list(members):
+        for connection in members:
             codec = connection.codec
             frame = frames.get(id(codec))
             if frame is None:
