@@ -31,7 +31,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 import settings as settings_module
-from handlers import clicker
+from handlers import clicker, orders
 from handlers.accounts import Accounts, PasswordHasher, TokenCodec
 from realtime import quart_routes
 from realtime.endpoint import Limits
@@ -93,6 +93,15 @@ async def build(config: Settings, db: Database) -> Site:
         limits=limits,
         settings=config.clicker,
         idempotency_window=config.realtime.idempotency_window,
+    )
+    background += await orders.install(
+        http=http,
+        router=router,
+        hub=hub,
+        db=db,
+        accounts=accounts,
+        limits=limits,
+        settings=config.orders,
     )
     quart_routes.mount(http, router)
     return Site(http, router, hub, background)
@@ -287,7 +296,7 @@ def run(argv: list[str] | None = None) -> int:
     status = 0
     try:
         trio.run(partial(main, config, handle_signals=True))
-    except* clicker.CatalogueMissing as errors:
+    except* (clicker.CatalogueMissing, orders.MenuMissing) as errors:
         logger.error("%s", errors.exceptions[0])
         status = 2
     return status

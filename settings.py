@@ -86,6 +86,27 @@ class ClickerSettings(_Section):
     sweep_interval: float
 
 
+class OrdersSettings(_Section):
+    telegram_bot_token: str
+    telegram_auth_max_age: int
+    customer_token_ttl: int
+    staff_token_ttl: int
+    bonus_spend_percent: int
+    bonus_earn_percent: int
+    bonus_earn_from: int
+    pos_mode: Literal["mock", "http", "off"]
+    pos_url: str
+    pos_api_key: str
+    pos_api_key_header: str
+    pos_timeout: float
+    pos_attempts: int
+    pos_backoff: float
+    pos_mock_delay: float
+
+    def __repr__(self) -> str:  # the bot token and API key never reach a log line
+        return f"OrdersSettings(pos_mode={self.pos_mode!r}, <secrets redacted>)"
+
+
 class Settings(_Section):
     server: ServerSettings
     storage: StorageSettings
@@ -93,6 +114,7 @@ class Settings(_Section):
     accounts: AccountSettings
     realtime: RealtimeSettings
     clicker: ClickerSettings
+    orders: OrdersSettings
 
 
 def load(

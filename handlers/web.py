@@ -1,4 +1,4 @@
-"""Reading REST request bodies the way the seed clients send them.
+"""Reading REST requests the way the seed clients send them: bodies, queries, bearer tokens.
 
 A body may be JSON, `application/x-www-form-urlencoded` or
 `multipart/form-data` (the clicker's web client sends FormData); whichever it
@@ -20,6 +20,21 @@ FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-dat
 
 class BodyError(Exception):
     """The body is not well-formed or does not fit the schema."""
+
+
+def read_query(schema: type[T]) -> T:
+    """The query string as `schema` (values converted leniently); raises BodyError."""
+    try:
+        return msgspec.convert(request.args.to_dict(), schema, strict=False)
+    except msgspec.ValidationError as error:
+        raise BodyError(str(error)) from None
+
+
+def bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if there is one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 async def read_body(schema: type[T]) -> T:

@@ -2,24 +2,28 @@
 
     python -m scripts.seed [--config FILE]...
 
-Creates the database from schema.sql if it does not exist yet. The clicker's
-78 upgrades and 100-rank xp table come from scripts/catalogues/ (the
-original's `create_updates` and `create_levels_xps`).
+Creates the database from schema.sql if it does not exist yet. From
+scripts/catalogues/: the clicker's 78 upgrades and 100-rank xp table (the
+original's `create_updates` and `create_levels_xps`), and the orders menu
+(cities, branches, items with per-city prices, modifiers).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import trio
 
 import settings as settings_module
 from handlers.clicker import store as clicker_store
 from handlers.clicker.rules import Upgrade
+from handlers.orders import menu as orders_menu
 from storage import Database, open_database
 
 CATALOGUES = Path(__file__).resolve().parent / "catalogues"
@@ -47,10 +51,23 @@ def clicker_catalogue() -> tuple[list[Upgrade], dict[int, int]]:
     return upgrades, levels
 
 
+def orders_catalogue() -> dict[str, Any]:
+    catalogue: dict[str, Any] = json.loads((CATALOGUES / "orders.json").read_text("utf-8"))
+    return catalogue
+
+
 async def seed(db: Database) -> None:
     upgrades, levels = clicker_catalogue()
     await db.write(partial(clicker_store.replace_catalogue, upgrades=upgrades, xp_to_reach=levels))
     logger.info("clicker catalogue: %d upgrades, %d ranks", len(upgrades), len(levels))
+    menu = orders_catalogue()
+    await db.write(partial(orders_menu.replace, catalogue=menu))
+    logger.info(
+        "orders catalogue: %d cities, %d branches, %d items",
+        len(menu["cities"]),
+        len(menu["branches"]),
+        len(menu["items"]),
+    )
 
 
 async def _seed_file(path: Path) -> None:

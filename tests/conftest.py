@@ -14,6 +14,7 @@ import server as server_module
 import settings
 from scripts.seed import seed
 from storage import open_database
+from tests.orders_clients import BOT_TOKEN
 
 TEST_SECRETS = {
     "access_token": "test-access-secret-0123456789abcdef",
@@ -31,6 +32,7 @@ def make_settings(data_dir: Path, **sections: dict[str, Any]) -> settings.Settin
         "storage": {"path": str(data_dir / "hearth.db")},
         "secrets": dict(TEST_SECRETS),
         "accounts": {"bcrypt_cost": 4},
+        "orders": {"telegram_bot_token": BOT_TOKEN, "pos_mock_delay": 0.05},
     }
     for section, values in sections.items():
         overrides.setdefault(section, {}).update(values)

@@ -9,7 +9,7 @@ from handlers.accounts.service import (
     RefreshRefused,
     TokenPair,
 )
-from handlers.accounts.tokens import Claims, TokenCodec, TokenExpired, TokenInvalid
+from handlers.accounts.tokens import Claims, TokenCodec, TokenError, TokenExpired, TokenInvalid
 
 __all__ = [
     "AccountError",
@@ -20,6 +20,7 @@ __all__ = [
     "PasswordHasher",
     "RefreshRefused",
     "TokenCodec",
+    "TokenError",
     "TokenExpired",
     "TokenInvalid",
     "TokenPair",

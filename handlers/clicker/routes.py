@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from quart import Blueprint, request
+from quart import Blueprint
 
 from handlers.accounts import (
     AccountError,
@@ -21,7 +21,7 @@ from handlers.accounts import (
     RefreshRefused,
     TokenPair,
 )
-from handlers.web import BodyError, read_body
+from handlers.web import BodyError, bearer_token, read_body
 
 Reply = tuple[dict[str, Any], int]
 
@@ -66,11 +66,11 @@ def blueprint(accounts: Accounts, lifetimes: Lifetimes) -> Blueprint:
 
     @routes.post("/refresh")
     async def refresh() -> Reply:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token()
+        if token is None:
             return _failure("1", "missing token", 401)
         try:
-            pair = await accounts.refresh(token.strip(), lifetimes, _claims)
+            pair = await accounts.refresh(token, lifetimes, _claims)
         except RefreshRefused as refusal:
             return _failure("1", refusal.message, 401)
         return _tokens(pair)
