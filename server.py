@@ -77,7 +77,11 @@ async def build(config: Settings, db: Database) -> Site:
     )
     accounts = Accounts(
         db,
-        PasswordHasher(cost=config.accounts.bcrypt_cost, key=config.secrets.password_key.encode()),
+        PasswordHasher(
+            cost=config.accounts.bcrypt_cost,
+            key=config.secrets.password_key.encode(),
+            worker_threads=config.server.worker_threads,
+        ),
         TokenCodec(
             access_secret=config.secrets.access_token,
             refresh_secret=config.secrets.refresh_token,
@@ -155,6 +159,7 @@ async def main(
         readers=storage.readers,
         max_batch=storage.max_batch,
         busy_timeout_ms=storage.busy_timeout_ms,
+        worker_threads=config.server.worker_threads,
     ) as db:
         site = await build(config, db)
         async with trio.open_nursery() as connections, trio.open_nursery() as front:

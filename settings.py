@@ -43,6 +43,7 @@ class ServerSettings(_Section):
     shutdown_timeout: float
     max_body_bytes: int
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    worker_threads: bool
 
 
 class StorageSettings(_Section):

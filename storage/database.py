@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 import outcome
 import trio
 
-from storage import schema
+from storage import offload, schema
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], T]
@@ -67,8 +67,10 @@ class Database:
         readers: int = 4,
         max_batch: int = 1024,
         busy_timeout_ms: int = 5000,
+        worker_threads: bool = True,
     ) -> None:
         self.path = path
+        self._run_sync = offload.run_sync(worker_threads)
         self._max_batch = max_batch
         self._busy_timeout_ms = busy_timeout_ms
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +115,7 @@ class Database:
         """Run `work(connection)` on a read-only connection, in one snapshot, in a worker thread."""
         reader = await self._idle_readers.receive()
         try:
-            return await trio.to_thread.run_sync(_in_snapshot, reader, work)
+            return await self._run_sync(_in_snapshot, reader, work)
         finally:
             self._idle_readers_in.send_nowait(reader)
 
@@ -153,7 +155,7 @@ class Database:
                     connection.execute("ROLLBACK TO request")
                     request.result = outcome.Error(error)
                 connection.execute("RELEASE request")
-            await trio.to_thread.run_sync(connection.execute, "COMMIT")
+            await self._run_sync(connection.execute, "COMMIT")
         except sqlite3.Error as error:
             # The transaction itself failed (disk full, I/O error): nothing of it
             # stands, so every request in it fails, including those that "succeeded".
@@ -171,7 +173,7 @@ class Database:
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                 raise
-            await trio.to_thread.run_sync(_begin_patiently, self._writer, self._busy_timeout_ms)
+            await self._run_sync(_begin_patiently, self._writer, self._busy_timeout_ms)
 
     def close_writes(self) -> None:
         """Refuse new writes; the writer task commits what is queued and returns."""

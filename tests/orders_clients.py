@@ -116,14 +116,17 @@ def order_body(**changes: Any) -> dict[str, Any]:
 
 
 class OrdersSocket:
-    def __init__(self, socket: WebSocketConnection) -> None:
+    """`patience`: seconds a receive waits before the test fails (virtual on a mock clock)."""
+
+    def __init__(self, socket: WebSocketConnection, patience: float) -> None:
         self.socket = socket
+        self.patience = patience
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         await self.socket.send_message(frame if isinstance(frame, str) else json.dumps(frame))
 
     async def receive(self) -> dict[str, Any]:
-        with trio.fail_after(RECEIVE_TIMEOUT):
+        with trio.fail_after(self.patience):
             frame: dict[str, Any] = json.loads(await self.socket.get_message())
         return frame
 
@@ -140,9 +143,11 @@ class OrdersSocket:
 
 
 @asynccontextmanager
-async def orders_socket(port: int, token: str) -> AsyncIterator[OrdersSocket]:
+async def orders_socket(
+    port: int, token: str, patience: float = RECEIVE_TIMEOUT
+) -> AsyncIterator[OrdersSocket]:
     """Connected and greeted (`connected` already read)."""
     async with open_websocket_url(f"ws://127.0.0.1:{port}/?token={token}") as socket:
-        client = OrdersSocket(socket)
+        client = OrdersSocket(socket, patience)
         await client.expect("connected")
         yield client
