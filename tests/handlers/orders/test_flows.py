@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import httpx
+import pytest
 
 import settings
 from tests.orders_clients import (
@@ -105,3 +108,20 @@ async def test_an_order_with_bonuses_reaches_exactly_its_people(
         ("earned", 300, 300),
     ]
     assert ledger_matches(database)
+
+
+@pytest.mark.settings(orders={"pos_mode": "off"})
+async def test_no_sync_when_the_pos_is_off(
+    http: httpx.AsyncClient, config: settings.Settings, ws_port: int
+) -> None:
+    token, _ = await customer(http, 1002)
+    make_staff(config.storage.path, "admin@example.com", "admin")
+    async with orders_socket(ws_port, await staff_token(http, "admin@example.com")) as admin:
+        placed = await http.post(
+            "/api/orders", json=order_body(), headers={"Authorization": f"Bearer {token}"}
+        )
+        assert placed.status_code == 201
+        await admin.expect("new-order")
+        await admin.silent(0.5)
+    with sqlite3.connect(config.storage.path) as connection:
+        assert connection.execute("SELECT count(*) FROM sync_jobs").fetchone() == (0,)
