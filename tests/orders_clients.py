@@ -26,13 +26,15 @@ def telegram_fields(
     *,
     auth_date: int | None = None,
     bot_token: str = BOT_TOKEN,
+    **more: Any,
 ) -> dict[str, Any]:
-    """Login-widget fields signed as Telegram signs them."""
+    """Login-widget fields signed as Telegram signs them (with `more` fields)."""
     fields: dict[str, Any] = {
         "id": telegram_id,
         "first_name": first_name,
         "username": f"user{telegram_id}",
         "auth_date": auth_date if auth_date is not None else int(time.time()),
+        **more,
     }
     check = "\n".join(f"{key}={value}" for key, value in sorted(fields.items()))
     secret = hashlib.sha256(bot_token.encode()).digest()

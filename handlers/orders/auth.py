@@ -27,7 +27,7 @@ def telegram_problem(
     if not isinstance(given, str) or "id" not in fields or "auth_date" not in fields:
         return "id, auth_date and hash are required"
     check = "\n".join(
-        f"{key}={value}"
+        f"{key}={_text(value)}"
         for key, value in sorted(fields.items())
         if key != "hash" and value is not None
     )
@@ -42,6 +42,11 @@ def telegram_problem(
     if age > max_age:
         return "Telegram login is too old"
     return None
+
+
+def _text(value: Any) -> str:
+    """A field as Telegram wrote it into the signed text (JSON booleans as true/false)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def issue(tokens: TokenCodec, person: store.Person, ttl: int) -> str:

@@ -64,6 +64,13 @@ async def test_telegram_login(http: httpx.AsyncClient) -> None:
     assert (await http.post("/api/auth/telegram", json=other_bot)).status_code == 401
     missing = await http.post("/api/auth/telegram", json={"id": 1})
     assert missing.status_code == 400
+    # A field this server does not know is still part of what Telegram signed.
+    newer = telegram_fields(780, allows_write_to_pm="true")
+    assert (await http.post("/api/auth/telegram", json=newer)).status_code == 200
+    smuggled = telegram_fields(781) | {"role": "admin"}
+    assert (await http.post("/api/auth/telegram", json=smuggled)).status_code == 401
+    as_form = {key: str(value) for key, value in telegram_fields(782).items()}
+    assert (await http.post("/api/auth/telegram", data=as_form)).status_code == 200
 
 
 @pytest.mark.settings(orders={"telegram_bot_token": ""})
