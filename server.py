@@ -31,14 +31,16 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 import settings as settings_module
-from handlers import clicker, orders
+from handlers import channels, clicker, orders
 from handlers.accounts import Accounts, PasswordHasher, TokenCodec
 from realtime import quart_routes
 from realtime.endpoint import Limits
+from realtime.engineio import EngineOptions
 from realtime.hub import Hub
 from realtime.keepalive import run_keepalive
 from realtime.listener import serve_listener
 from realtime.router import OriginPolicy, Router
+from realtime.socketio import SocketIOService
 from realtime.transport import GOING_AWAY
 from settings import Settings
 from storage import Database, open_database
@@ -69,7 +71,8 @@ async def build(config: Settings, db: Database) -> Site:
     """Create the shared parts and install every app into them."""
     http = create_http_app(config)
     hub = Hub(max_connections_per_user=config.realtime.max_connections_per_user)
-    router = Router(OriginPolicy(config.realtime.allowed_origins))
+    origins = OriginPolicy(config.realtime.allowed_origins)
+    router = Router(origins)
     limits = Limits(
         outbox_size=config.realtime.outbound_queue,
         rate_per_second=config.realtime.rate_per_second,
@@ -107,6 +110,24 @@ async def build(config: Settings, db: Database) -> Site:
         limits=limits,
         settings=config.orders,
     )
+    sio = SocketIOService(
+        options=EngineOptions(
+            ping_interval=config.socketio.ping_interval,
+            ping_timeout=config.socketio.ping_timeout,
+            max_payload=config.realtime.max_message_bytes,
+        ),
+        db=db,
+        hub=hub,
+        limits=limits,
+        logger=logging.getLogger("hearth.socketio"),
+        default_style=channels.ERROR_EVENTS,
+    )
+    channels.install(
+        http=http, sio=sio, hub=hub, db=db, accounts=accounts, settings=config.channels
+    )
+    router.add(sio.engine)
+    quart_routes.mount_polling(http, sio.engine, origins)
+    background.append(sio.engine.run)
     quart_routes.mount(http, router)
     return Site(http, router, hub, background)
 

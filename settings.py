@@ -108,6 +108,16 @@ class OrdersSettings(_Section):
         return f"OrdersSettings(pos_mode={self.pos_mode!r}, <secrets redacted>)"
 
 
+class ChannelsSettings(_Section):
+    access_token_ttl: int
+    refresh_token_ttl: int
+
+
+class SocketIOSettings(_Section):
+    ping_interval: float
+    ping_timeout: float
+
+
 class Settings(_Section):
     server: ServerSettings
     storage: StorageSettings
@@ -116,6 +126,8 @@ class Settings(_Section):
     realtime: RealtimeSettings
     clicker: ClickerSettings
     orders: OrdersSettings
+    channels: ChannelsSettings
+    socketio: SocketIOSettings
 
 
 def load(

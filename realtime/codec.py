@@ -14,7 +14,10 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 from realtime.transport import Message
 
 T = TypeVar("T")
-RequestId = str | int
+# Whatever a codec uses to match an answer to its request (an id, an ack, a tag).
+RequestId = Any
+# What a codec makes of one answer: a frame, several, or none at all.
+Outgoing = Message | tuple[Message, ...] | None
 
 
 class Inbound(NamedTuple):
@@ -42,7 +45,9 @@ class Codec(Protocol):
         """Validate the command's data against `schema`; raises BadFrame."""
         ...
 
-    def encode_reply(self, action: str, request_id: RequestId, data: Any) -> Message: ...
+    def encode_reply(self, action: str, request_id: RequestId, data: Any) -> Outgoing:
+        """The answer to a request (None: this protocol sends none)."""
+        ...
 
     def encode_error(
         self,
@@ -50,7 +55,7 @@ class Codec(Protocol):
         request_id: RequestId,
         message: str,
         details: Mapping[str, Any] | None = None,
-    ) -> Message:
+    ) -> Outgoing:
         """An error frame: `message`, plus `details` (more fields) where the protocol has room."""
         ...
 

@@ -20,6 +20,7 @@ from realtime.connection import Connection
 from storage import Database
 
 S = TypeVar("S")  # the app's services
+T = TypeVar("T")  # another app's services
 D = TypeVar("D")  # the command's data
 
 
@@ -72,6 +73,7 @@ class Command(Generic[S]):
     name: str
     schema: type[Any]
     handler: Handler[S]
+    services: Any = None  # when set, the services this command's handler gets
 
 
 class Commands(Generic[S]):
@@ -96,3 +98,15 @@ class Commands(Generic[S]):
 
     def get(self, name: str) -> Command[S] | None:
         return self._by_name.get(name)
+
+    def include(self, other: Commands[T], services: T) -> list[str]:
+        """Serve `other`'s commands here too, their handlers getting `services`.
+
+        This is how apps share one endpoint (channels and garage on `/socket.io/`).
+        Returns the names added.
+        """
+        for name, command in other._by_name.items():
+            if name in self._by_name:
+                raise ValueError(f"command {name!r} is registered twice")
+            self._by_name[name] = Command(name, command.schema, command.handler, services)  # type: ignore[arg-type]
+        return list(other._by_name)

@@ -31,7 +31,7 @@ from realtime.transport import (
 )
 
 if TYPE_CHECKING:
-    from realtime.codec import Codec
+    from realtime.codec import Codec, Outgoing
 
 logger = logging.getLogger("hearth.realtime")
 _ids = itertools.count(1)
@@ -78,8 +78,15 @@ class Connection:
     def closing(self) -> bool:
         return self.close_code is not None
 
-    def push(self, frame: Message) -> None:
-        """Queue `frame` for the client without waiting; drop a client whose outbox is full."""
+    def push(self, frame: Outgoing) -> None:
+        """Queue `frame` (or frames) for the client without waiting; drop a client whose
+        outbox is full."""
+        if frame is None:
+            return
+        if isinstance(frame, tuple):
+            for one in frame:
+                self.push(one)
+            return
         try:
             self._outbox_in.send_nowait(frame)
         except trio.WouldBlock:

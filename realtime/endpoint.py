@@ -52,7 +52,7 @@ class Refusal:
 class ErrorTexts:
     """The messages a codec's error frames carry for failures outside any command."""
 
-    unknown_action: str
+    unknown_action: str | None  # None: messages for no command are ignored
     rate_limited: str
     unavailable: str
     internal: str
@@ -135,6 +135,8 @@ class Endpoint(Generic[S]):
             inbound = codec.decode(message)
             command = self.commands.get(inbound.action)
             if command is None:
+                if self.texts.unknown_action is None:
+                    return
                 raise BadFrame(
                     self.texts.unknown_action, action=inbound.action, request_id=inbound.request_id
                 )
@@ -142,8 +144,9 @@ class Endpoint(Generic[S]):
         except BadFrame as bad:
             connection.push(codec.encode_error(bad.action, bad.request_id, bad.message))
             return
+        services = command.services if command.services is not None else self.services
         context = Context(
-            self.db, self.services, data, connection, self.logger, command.name, inbound.request_id
+            self.db, services, data, connection, self.logger, command.name, inbound.request_id
         )
         result = await self._attempt(
             connection, command.name, inbound.request_id, partial(self._run, command, context)

@@ -16,9 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 import trio
 
-from realtime.codec import Codec
+from realtime.codec import Codec, Outgoing
 from realtime.connection import Connection
-from realtime.transport import Message
 
 logger = logging.getLogger("hearth.realtime")
 
@@ -87,7 +86,7 @@ class Hub:
         if not members:
             del self._rooms[room]
 
-    def publish(self, rooms: str | Iterable[str], encode: Callable[[Codec], Message]) -> int:
+    def publish(self, rooms: str | Iterable[str], encode: Callable[[Codec], Outgoing]) -> int:
         """Push `encode(codec)` once to every member of `rooms`, encoding once per codec.
 
         A connection in several of the rooms gets the frame once. Returns how
@@ -97,12 +96,12 @@ class Hub:
             members = list(self._rooms.get(rooms, ()))
         else:
             members = list(set().union(*(self._rooms.get(room, ()) for room in rooms)))
-        frames: dict[int, Message] = {}
+        frames: dict[int, Outgoing] = {}
         for connection in members:
             codec = connection.codec
-            frame = frames.get(id(codec))
-            if frame is None:
-                frame = frames[id(codec)] = encode(codec)
+            if id(codec) not in frames:
+                frames[id(codec)] = encode(codec)
+            frame = frames[id(codec)]
             connection.push(frame)
         return len(members)
 

@@ -12,12 +12,14 @@ import contextlib
 import logging
 from typing import Any
 
+import msgspec
 import trio
-from quart import Response, Websocket, websocket
+from quart import Response, Websocket, request, websocket
 from quart_trio import QuartTrio
 
-from realtime.endpoint import Endpoint, Refusal
-from realtime.router import Router
+from realtime.endpoint import Refusal
+from realtime.engineio import EngineError, EngineServer
+from realtime.router import OriginPolicy, Router
 from realtime.transport import Handshake, Message
 
 logger = logging.getLogger("hearth.realtime")
@@ -73,9 +75,8 @@ def _view(router: Router) -> Any:
         if isinstance(admitted, Refusal):
             return Response(admitted.body, status=admitted.status)
         await socket.accept()
-        endpoint: Endpoint[Any] = admitted
         try:
-            await endpoint.serve(QuartTransport(socket), handshake)
+            await admitted.serve(QuartTransport(socket), handshake)
         except trio.Cancelled:
             raise
         except Exception:
@@ -83,3 +84,52 @@ def _view(router: Router) -> Any:
         return None
 
     return view
+
+
+def mount_polling(app: QuartTrio, engine: EngineServer, origins: OriginPolicy) -> None:
+    """Engine.IO's HTTP long-polling on `engine.path` (GET waits for packets, POST sends)."""
+
+    async def poll() -> Response:
+        origin = request.headers.get("Origin")
+        if not origins.allows(origin):
+            return _engine_error(EngineError(403, 4, "Forbidden"), origin)
+        if request.method == "OPTIONS":
+            response = Response("", status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+            return _with_cors(response, origin)
+        query = request.args.to_dict()
+        handshake = Handshake.from_request(
+            request.full_path, list(request.headers.items()), request.remote_addr or ""
+        )
+        try:
+            if request.method == "GET":
+                body = await engine.polling_get(query, handshake)
+            else:
+                raw: bytes = await request.get_data(as_text=False)  # type: ignore[assignment]
+                await engine.polling_post(query, raw.decode("utf-8", "replace"))
+                body = "ok"
+        except EngineError as refusal:
+            return _engine_error(refusal, origin)
+        response = Response(body, content_type="text/plain; charset=UTF-8")
+        return _with_cors(response, origin)
+
+    app.add_url_rule(
+        engine.path,
+        endpoint="engine.io polling",
+        view_func=poll,
+        methods=["GET", "POST", "OPTIONS"],
+    )
+
+
+def _engine_error(refusal: EngineError, origin: str | None) -> Response:
+    body = msgspec.json.encode({"code": refusal.code, "message": refusal.message})
+    response = Response(body, status=refusal.status, content_type="application/json")
+    return _with_cors(response, origin)
+
+
+def _with_cors(response: Response, origin: str | None) -> Response:
+    if origin is not None:  # the origin was allowed, or we would not be here
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+    return response

@@ -10,11 +10,20 @@ admission check (e.g. a token in the query) has passed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
-from realtime.endpoint import Endpoint, Refusal
-from realtime.transport import Handshake
+from realtime.endpoint import Refusal
+from realtime.transport import Handshake, Transport
+
+
+class Service(Protocol):
+    """What serves a WebSocket path: an `Endpoint`, or Engine.IO's server."""
+
+    path: str
+    admit: Callable[[Handshake], Refusal | None] | None
+
+    async def serve(self, transport: Transport, handshake: Handshake) -> None: ...
 
 
 class OriginPolicy:
@@ -33,17 +42,17 @@ class OriginPolicy:
 class Router:
     def __init__(self, origins: OriginPolicy) -> None:
         self._origins = origins
-        self._endpoints: dict[str, Endpoint[Any]] = {}
+        self._endpoints: dict[str, Service] = {}
 
-    def add(self, endpoint: Endpoint[Any]) -> None:
+    def add(self, endpoint: Service) -> None:
         if endpoint.path in self._endpoints:
             raise ValueError(f"two endpoints on {endpoint.path}")
         self._endpoints[endpoint.path] = endpoint
 
-    def __iter__(self) -> Iterator[Endpoint[Any]]:
+    def __iter__(self) -> Iterator[Service]:
         return iter(self._endpoints.values())
 
-    def admit(self, handshake: Handshake) -> Endpoint[Any] | Refusal:
+    def admit(self, handshake: Handshake) -> Service | Refusal:
         """The endpoint that will serve `handshake`, or the HTTP answer that refuses it."""
         endpoint = self._endpoints.get(handshake.path)
         if endpoint is None:

@@ -75,14 +75,18 @@ class TokenCodec:
         }
         return Issued(jwt.encode(payload, self._secrets[typ], algorithm=ALGORITHM), jti, now + ttl)
 
-    def verify(self, token: str, typ: TokenType) -> Claims:
-        """The claims of a valid `typ` token; raises TokenExpired or TokenInvalid."""
+    def verify(self, token: str, typ: TokenType, *, allow_expired: bool = False) -> Claims:
+        """The claims of a valid `typ` token; raises TokenExpired or TokenInvalid.
+
+        `allow_expired` accepts an expired token (still signed by us, still with an
+        `exp`): for proving who a refresh is for, never for access.
+        """
         try:
             payload = jwt.decode(
                 token,
                 self._secrets[typ],
                 algorithms=[ALGORITHM],
-                options={"require": REQUIRED_CLAIMS},
+                options={"require": REQUIRED_CLAIMS, "verify_exp": not allow_expired},
             )
         except jwt.ExpiredSignatureError:
             raise TokenExpired("token expired") from None

@@ -1,0 +1,221 @@
+"""The channels app's REST routes, as channels.md gives them.
+
+Failures answer as the original (NestJS) did: `{"statusCode", "message", "error"}`.
+Creating a channel sends `channel-created` to every authenticated socket of the
+users who can see it, and to no one else.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+from functools import partial, wraps
+from typing import Annotated, Any
+
+import msgspec
+from quart import Blueprint
+
+from handlers.accounts import (
+    AccountError,
+    Accounts,
+    EmailTaken,
+    Lifetimes,
+    RefreshRefused,
+    TokenCodec,
+    TokenError,
+    TokenPair,
+)
+from handlers.channels import store
+from handlers.channels.socket import user_room
+from handlers.web import BodyError, bearer_token, read_body
+from realtime.codec import Codec, Outgoing
+from realtime.hub import Hub
+from storage import Database
+
+Reply = tuple[Any, int]
+View = Callable[..., Awaitable[Reply]]
+Name = Annotated[str, msgspec.Meta(min_length=3, max_length=100)]
+REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+
+
+class Credentials(msgspec.Struct):
+    email: str
+    password: str
+
+
+class SignUp(msgspec.Struct):
+    user: Credentials
+
+
+class SignIn(msgspec.Struct):
+    credentials: Credentials
+
+
+class TokenPairBody(msgspec.Struct):
+    accessToken: str
+    refreshToken: str
+
+
+class NewWorkspace(msgspec.Struct):
+    name: Name
+
+
+class NewChannel(msgspec.Struct):
+    name: Name
+    isPrivate: bool = False
+
+
+class NewMember(msgspec.Struct):
+    userId: int
+    role: store.Role
+
+
+def error(status: int, message: str) -> Reply:
+    return {"statusCode": status, "message": message, "error": REASONS[status]}, status
+
+
+def blueprint(
+    db: Database, accounts: Accounts, tokens: TokenCodec, hub: Hub, lifetimes: Lifetimes
+) -> Blueprint:
+    routes = Blueprint("channels", __name__)
+
+    def signed_in(view: View) -> View:
+        @wraps(view)
+        async def checked(*args: Any, **kwargs: Any) -> Reply:
+            token = bearer_token()
+            try:
+                user_id = tokens.verify(token or "", "access").user_id
+            except TokenError:
+                return error(401, "Unauthorized")
+            return await view(user_id, *args, **kwargs)
+
+        return checked
+
+    async def user_answer(user_id: int, email: str, status: int) -> Reply:
+        claims = {"userId": user_id, "email": email}
+        pair = await accounts.issue_pair(user_id, lifetimes, claims)
+        user = {"id": user_id, "email": email, **_tokens(pair)}
+        return {"user": user}, status
+
+    @routes.post("/signup")
+    async def signup() -> Reply:
+        try:
+            given = (await read_body(SignUp)).user
+            user_id = await accounts.register_email(given.email, given.password)
+        except BodyError:
+            return error(400, "user.email and user.password are required")
+        except EmailTaken:
+            return error(400, "Email is already taken")
+        except AccountError as refusal:
+            return error(400, refusal.message)
+        return await user_answer(user_id, given.email.strip(), 201)
+
+    @routes.post("/signin")
+    async def signin() -> Reply:
+        try:
+            given = (await read_body(SignIn)).credentials
+        except BodyError:
+            return error(400, "credentials.email and credentials.password are required")
+        user_id = await accounts.login_email(given.email, given.password)
+        if user_id is None:
+            return error(401, "Email or password are invalid")
+        return await user_answer(user_id, given.email.strip(), 200)
+
+    @routes.post("/refresh_token")
+    async def refresh() -> Reply:
+        try:
+            given = await read_body(TokenPairBody)
+        except BodyError:
+            return error(400, "accessToken and refreshToken are required")
+        try:
+            presented = tokens.verify(given.refreshToken, "refresh")
+            access_user = tokens.verify(given.accessToken, "access", allow_expired=True).user_id
+        except TokenError:
+            return error(401, "Invalid or expired tokens")
+        if access_user != presented.user_id:
+            return error(401, "Invalid or expired tokens")
+        email = str(presented.payload.get("email", ""))
+        try:
+            pair = await accounts.refresh(
+                given.refreshToken, lifetimes, lambda user: {"userId": user, "email": email}
+            )
+        except RefreshRefused:
+            return error(401, "Invalid or expired tokens")
+        return _tokens(pair), 200
+
+    @routes.post("/workspaces")
+    @signed_in
+    async def create_workspace(user_id: int) -> Reply:
+        try:
+            name = (await read_body(NewWorkspace)).name
+        except BodyError:
+            return error(400, "name must be 3 to 100 characters")
+        workspace, general = await db.write(
+            partial(store.create_workspace, creator_id=user_id, name=name)
+        )
+        hub.publish(user_room(user_id), partial(_channel_created, general))
+        return {"workspace": workspace}, 201
+
+    @routes.post("/workspaces/<int:workspace_id>/channels")
+    @signed_in
+    async def create_channel(user_id: int, workspace_id: int) -> Reply:
+        try:
+            given = await read_body(NewChannel)
+        except BodyError:
+            return error(400, "name must be 3 to 100 characters; isPrivate a boolean")
+
+        def create(connection: sqlite3.Connection) -> tuple[dict[str, Any], list[int]] | None:
+            if store.role_of(connection, workspace_id, user_id) not in store.MAY_CREATE_CHANNELS:
+                return None
+            channel = store.create_channel(
+                connection, workspace_id, user_id, given.name, private=given.isPrivate
+            )
+            return channel, store.audience(connection, channel)
+
+        try:
+            created = await db.write(create)
+        except store.NameTaken:
+            return error(400, "A channel with this name already exists in the workspace")
+        if created is None:
+            return error(401, "UserCanNotCreateChannels")
+        channel, audience = created
+        hub.publish([user_room(user) for user in audience], partial(_channel_created, channel))
+        return {"channel": channel}, 201
+
+    @routes.post("/workspaces/<int:workspace_id>/members")
+    @signed_in
+    async def add_member(user_id: int, workspace_id: int) -> Reply:
+        try:
+            given = await read_body(NewMember)
+        except BodyError:
+            return error(400, f"userId and role (one of {', '.join(store.ROLES)}) are required")
+
+        def add(connection: sqlite3.Connection) -> Reply | None:
+            if not store.workspace_exists(connection, workspace_id):
+                return error(404, "Workspace not found")
+            if store.role_of(connection, workspace_id, user_id) != "admin":
+                return error(403, "Only a workspace admin can add members")
+            if not store.user_exists(connection, given.userId):
+                return error(404, "User not found")
+            store.add_member(connection, workspace_id, given.userId, given.role)
+            return None
+
+        refusal = await db.write(add)
+        if refusal is not None:
+            return refusal
+        member = {"workspace_id": workspace_id, "user_id": given.userId, "role": given.role}
+        return {"member": member}, 201
+
+    @routes.get("/status")
+    async def status() -> tuple[str, int]:
+        return "OK", 200
+
+    return routes
+
+
+def _tokens(pair: TokenPair) -> dict[str, str]:
+    return {"accessToken": pair.access_token, "refreshToken": pair.refresh_token}
+
+
+def _channel_created(channel: dict[str, Any], codec: Codec) -> Outgoing:
+    return codec.encode_push("channel-created", channel)

@@ -1,0 +1,401 @@
+"""Engine.IO 3 and 4, server side, on Trio: sessions over HTTP long-polling and WebSocket.
+
+A session starts with a polling GET or a WebSocket without `sid`, and is then
+the `Transport` of one realtime `Connection`: `receive` gives the payloads of
+the client's message packets, `send` sends one as a message packet. Control
+packets never leave this module: the heartbeat (EIO 4: the server pings and
+waits for the pong; EIO 3: the client pings and the server answers), close,
+noop, and the polling -> WebSocket upgrade (`2probe`, `3probe`, a noop to
+release the waiting GET, then `5`).
+
+Invariants: a session has at most one waiting GET (a second one is a 400);
+packets reach the client in the order they were sent, across the upgrade; a
+session silent past pingInterval + pingTimeout is closed; everything a session
+holds is released when it closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import msgspec
+import trio
+
+from realtime.endpoint import Refusal
+from realtime.transport import ConnectionClosed, Handshake, Message, Transport
+
+logger = logging.getLogger("hearth.engineio")
+
+OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = "0123456"
+RECORD_SEPARATOR = "\x1e"  # between packets of an EIO 4 polling payload
+POLLING_BACKLOG = 64  # packets queued for a polling client before `send` waits
+
+
+class EngineError(Exception):
+    """A request Engine.IO refuses: answered with `status` and {"code", "message"}."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+TRANSPORT_UNKNOWN = (400, 0, "Transport unknown")
+SESSION_UNKNOWN = (400, 1, "Session ID unknown")
+BAD_REQUEST = (400, 3, "Bad request")
+UNSUPPORTED_VERSION = (400, 5, "Unsupported protocol version")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    ping_interval: float  # seconds
+    ping_timeout: float  # seconds
+    max_payload: int  # bytes of one polling POST or WebSocket message
+
+
+def encode_payload(packets: list[str], eio: int) -> str:
+    """Packets as one polling response body."""
+    if eio == 4:
+        return RECORD_SEPARATOR.join(packets)
+    return "".join(f"{_js_length(packet)}:{packet}" for packet in packets)
+
+
+def decode_payload(body: str, eio: int) -> list[str]:
+    """A polling request body's packets; raises ValueError when it is malformed."""
+    if eio == 4:
+        return body.split(RECORD_SEPARATOR)
+    packets = []
+    position = 0
+    while position < len(body):
+        colon = body.index(":", position)
+        length = int(body[position:colon])
+        if not 0 < length <= len(body) * 2:
+            raise ValueError("bad packet length")
+        start = colon + 1
+        end = _advance(body, start, length)
+        packets.append(body[start:end])
+        position = end
+    return packets
+
+
+def _js_length(text: str) -> int:
+    """The length JavaScript sees: UTF-16 code units (EIO 3 counts those)."""
+    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+
+
+def _advance(text: str, start: int, units: int) -> int:
+    """The index `units` UTF-16 code units after `start`."""
+    index = start
+    while units > 0:
+        if index >= len(text):
+            raise ValueError("packet longer than the payload")
+        units -= 2 if ord(text[index]) > 0xFFFF else 1
+        index += 1
+    if units < 0:
+        raise ValueError("packet length splits a character")
+    return index
+
+
+class EngineSession:
+    """One Engine.IO session, as the `Transport` of its realtime connection."""
+
+    pings = False  # the heartbeat is Engine.IO's own
+
+    def __init__(self, sid: str, eio: int, options: EngineOptions, handshake: Handshake) -> None:
+        self.sid = sid
+        self.eio = eio
+        self.options = options
+        self.handshake = handshake
+        self.closed = trio.Event()
+        self.socket: Transport | None = None  # the WebSocket, once there is one
+        self._inbox_in, self._inbox = trio.open_memory_channel[Message](16)
+        self._polled: list[str] = []  # packets for the next polling GET
+        self._poll_ready = trio.Event()
+        self._poll_room = trio.Event()
+        self._poll_room.set()
+        self.poll_waiting = False
+        self._alive = trio.Event()  # set by any sign of life from the client
+
+    def open_packet(self, upgrades: list[str]) -> str:
+        handshake: dict[str, object] = {
+            "sid": self.sid,
+            "upgrades": upgrades,
+            "pingInterval": int(self.options.ping_interval * 1000),
+            "pingTimeout": int(self.options.ping_timeout * 1000),
+        }
+        if self.eio == 4:
+            handshake["maxPayload"] = self.options.max_payload
+        return OPEN + msgspec.json.encode(handshake).decode()
+
+    # -- Transport ----------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        try:
+            return await self._inbox.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise ConnectionClosed from None
+
+    async def send(self, message: Message) -> None:
+        if isinstance(message, bytes):
+            raise ValueError("Hearth sends no binary Engine.IO messages")
+        await self.emit(MESSAGE + message)
+
+    async def ping(self) -> None:
+        raise NotImplementedError("Engine.IO has its own heartbeat")
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed.is_set():
+            return
+        if self.socket is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self.socket.send(CLOSE)
+            await self.socket.close(code, reason)
+        else:
+            self._polled.append(CLOSE)
+            self._poll_ready.set()
+        self.end()
+
+    async def abort(self) -> None:
+        if self.socket is not None:
+            await self.socket.abort()
+        self.end()
+
+    # -- the session's life -------------------------------------------------------------
+
+    def end(self) -> None:
+        """Close the session: no more packets either way; waiters are released."""
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        self._inbox_in.close()
+        self._poll_ready.set()
+        self._poll_room.set()
+
+    async def emit(self, packet: str) -> None:
+        """Send one Engine.IO packet by the current transport."""
+        if self.closed.is_set():
+            raise ConnectionClosed
+        if self.socket is not None:
+            await self.socket.send(packet)
+            return
+        while len(self._polled) >= POLLING_BACKLOG:  # the client is not polling
+            self._poll_room = trio.Event()
+            await self._poll_room.wait()
+            if self.closed.is_set():
+                raise ConnectionClosed
+        self._polled.append(packet)
+        self._poll_ready.set()
+
+    async def poll(self) -> list[str]:
+        """The packets for a polling GET, waiting until there is one (or the session ends)."""
+        while not self._polled and not self.closed.is_set():
+            self._poll_ready = trio.Event()
+            await self._poll_ready.wait()
+        packets, self._polled = self._polled, []
+        self._poll_room.set()
+        if self.closed.is_set() and not packets:
+            packets = [CLOSE]
+        return packets
+
+    async def received(self, packet: str | bytes) -> None:
+        """Handle one packet from the client (polling POST or WebSocket).
+
+        Binary packets (a WebSocket binary frame; `b<base64>` in an EIO 4 poll)
+        are binary messages: passed on as bytes.
+        """
+        self._alive.set()
+        if isinstance(packet, bytes):
+            await self._deliver(packet[1:] if self.eio == 3 else packet)
+            return
+        kind, body = packet[:1], packet[1:]
+        if kind == MESSAGE:
+            await self._deliver(body)
+        elif kind == "b" and self.eio == 4:
+            await self._deliver(b"")  # its content is never read: only counted
+        elif kind == PING and self.eio == 3:
+            await self.emit(PONG + body)
+        elif kind == CLOSE:
+            self.end()
+        elif kind in (PONG, NOOP):
+            pass
+        else:
+            raise ValueError(f"unexpected packet {kind!r}")
+
+    async def _deliver(self, message: Message) -> None:
+        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            await self._inbox_in.send(message)  # closed: the session is over
+
+    async def heartbeat(self) -> None:
+        """Close the session when the client falls silent (returns when it closed)."""
+        interval, timeout = self.options.ping_interval, self.options.ping_timeout
+        while not self.closed.is_set():
+            self._alive = trio.Event()
+            if self.eio == 4:
+                await trio.sleep(interval)
+                if self.closed.is_set():
+                    return
+                self._alive = trio.Event()
+                try:
+                    await self.emit(PING)
+                except ConnectionClosed:
+                    return
+                wait = timeout
+            else:
+                wait = interval + timeout
+            with trio.move_on_after(wait) as silence:
+                await self._alive.wait()
+            if silence.cancelled_caught:
+                logger.info("engine.io session %s timed out", self.sid)
+                await self.abort()
+                return
+
+
+class EngineServer:
+    """The `/socket.io/` service: sessions on both transports, each served as a connection.
+
+    `serve_connection(session)` (the Socket.IO endpoint) runs for each session in
+    this server's nursery (`run`), alongside the session's heartbeat.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        options: EngineOptions,
+        serve_connection: Callable[[EngineSession], Awaitable[None]],
+    ) -> None:
+        self.path = path
+        self.options = options
+        self._serve_connection = serve_connection
+        self.admit: Callable[[Handshake], Refusal | None] | None = None
+        self._sessions: dict[str, EngineSession] = {}
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self) -> None:
+        """Host the sessions until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await trio.sleep_forever()
+
+    def _start(self, handshake: Handshake, eio: int) -> EngineSession:
+        if self._nursery is None:
+            raise EngineError(503, 3, "Engine.IO is not running")
+        session = EngineSession(secrets.token_urlsafe(15), eio, self.options, handshake)
+        self._sessions[session.sid] = session
+        self._nursery.start_soon(self._live, session)
+        return session
+
+    async def _live(self, session: EngineSession) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(session.heartbeat)
+                await self._serve_connection(session)
+                nursery.cancel_scope.cancel()
+        finally:
+            session.end()
+            self._sessions.pop(session.sid, None)
+
+    # -- HTTP long-polling --------------------------------------------------------------
+
+    async def polling_get(self, query: Mapping[str, str], handshake: Handshake) -> str:
+        """The body of a polling GET: the open packet for a new session, else queued packets."""
+        eio = _version(query)
+        if query.get("transport") != "polling":
+            raise EngineError(*TRANSPORT_UNKNOWN)
+        sid = query.get("sid")
+        if sid is None:
+            session = self._start(handshake, eio)
+            return encode_payload([session.open_packet(["websocket"])], eio)
+        session = self._session(sid, eio)
+        if session.socket is not None:
+            raise EngineError(*BAD_REQUEST)  # upgraded: polling is over
+        if session.poll_waiting:
+            session.end()
+            raise EngineError(*BAD_REQUEST)  # a second concurrent GET
+        session.poll_waiting = True
+        try:
+            packets = await session.poll()
+        finally:
+            session.poll_waiting = False
+        return encode_payload(packets, eio)
+
+    async def polling_post(self, query: Mapping[str, str], body: str) -> None:
+        eio = _version(query)
+        session = self._session(query.get("sid", ""), eio)
+        if len(body.encode()) > self.options.max_payload:
+            session.end()
+            raise EngineError(413, 3, "Payload too large")
+        try:
+            packets = decode_payload(body, eio)
+            for packet in packets:
+                if packet[:1] == UPGRADE:
+                    raise ValueError("upgrade over polling")
+                await session.received(packet)
+        except ValueError:
+            session.end()
+            raise EngineError(*BAD_REQUEST) from None
+
+    def _session(self, sid: str, eio: int) -> EngineSession:
+        session = self._sessions.get(sid)
+        if session is None or session.eio != eio:
+            raise EngineError(*SESSION_UNKNOWN)
+        return session
+
+    # -- WebSocket (the router calls this for both ports) --------------------------------
+
+    async def serve(self, transport: Transport, handshake: Handshake) -> None:
+        query = handshake.query
+        try:
+            eio = _version(query)
+            if query.get("transport") != "websocket":
+                raise EngineError(*TRANSPORT_UNKNOWN)
+            sid = query.get("sid")
+            if sid is None:
+                session = self._start(handshake, eio)
+                session.socket = transport
+                await transport.send(session.open_packet([]))
+            else:
+                session = self._session(sid, eio)
+                if session.socket is not None or not await self._upgrade(session, transport):
+                    raise EngineError(*BAD_REQUEST)
+            await self._read(session, transport)
+        except (EngineError, ConnectionClosed):
+            pass
+        finally:
+            await transport.close(1000, "")
+
+    async def _upgrade(self, session: EngineSession, transport: Transport) -> bool:
+        """Probe, pause polling, switch: the client sends 2probe, then 5."""
+        with trio.move_on_after(self.options.ping_timeout):
+            if await transport.receive() != PING + "probe":
+                return False
+            await transport.send(PONG + "probe")
+            await session.emit(NOOP)  # releases the waiting GET
+            while (packet := await transport.receive()) != UPGRADE:
+                if packet != NOOP:
+                    return False
+            queued, session._polled = session._polled, []
+            session.socket = transport
+            for packet in queued:
+                if packet != NOOP:
+                    await transport.send(packet)
+            return True
+        return False
+
+    async def _read(self, session: EngineSession, transport: Transport) -> None:
+        while not session.closed.is_set():
+            message = await transport.receive()
+            try:
+                await session.received(message)
+            except ValueError:
+                break
+        session.end()
+
+
+def _version(query: Mapping[str, str]) -> int:
+    version = query.get("EIO")
+    if version not in ("3", "4"):
+        raise EngineError(*UNSUPPORTED_VERSION)
+    return int(version)
