@@ -57,6 +57,13 @@ class TrioWebsocketTransport:
             await self._socket.aclose()
 
 
+def _host(request: trio_websocket.WebSocketRequest) -> list[tuple[str, str]]:
+    """The Host header, which trio-websocket (0.12) keeps apart from the others (on the
+    wsproto request event it does not expose)."""
+    host = getattr(getattr(request, "_event", None), "host", None)
+    return [("host", host)] if isinstance(host, str) else []
+
+
 async def _close_rejected(request: trio_websocket.WebSocketRequest) -> None:
     """Close the TCP stream of a refused handshake.
 
@@ -85,8 +92,11 @@ async def serve_listener(
             handshake = Handshake.from_request(
                 request.path,
                 [
-                    (name.decode("latin-1"), value.decode("latin-1"))
-                    for name, value in request.headers
+                    *_host(request),
+                    *(
+                        (name.decode("latin-1"), value.decode("latin-1"))
+                        for name, value in request.headers
+                    ),
                 ],
                 str(request.remote),
             )

@@ -91,7 +91,7 @@ def mount_polling(app: QuartTrio, engine: EngineServer, origins: OriginPolicy) -
 
     async def poll() -> Response:
         origin = request.headers.get("Origin")
-        if not origins.allows(origin):
+        if not origins.allows(origin, request.headers.get("Host")):
             return _engine_error(EngineError(403, 4, "Forbidden"), origin)
         if request.method == "OPTIONS":
             response = Response("", status=204)

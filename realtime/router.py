@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from realtime.endpoint import Refusal
 from realtime.transport import Handshake, Transport
@@ -27,16 +28,19 @@ class Service(Protocol):
 
 
 class OriginPolicy:
-    """The browser Origins allowed to open WebSockets: exact matches, or "*" for any."""
+    """The browser Origins allowed to open WebSockets: the server's own (the Origin's host
+    is the request's Host), exact matches from the list, or any with "*"."""
 
     def __init__(self, allowed: list[str]) -> None:
         self._any = "*" in allowed
         self._allowed = frozenset(origin.rstrip("/").lower() for origin in allowed)
 
-    def allows(self, origin: str | None) -> bool:
+    def allows(self, origin: str | None, host: str | None) -> bool:
         if origin is None:
             return True
-        return self._any or origin.rstrip("/").lower() in self._allowed
+        origin = origin.rstrip("/").lower()
+        same_origin = host is not None and urlsplit(origin).netloc == host.lower()
+        return self._any or same_origin or origin in self._allowed
 
 
 class Router:
@@ -57,7 +61,8 @@ class Router:
         endpoint = self._endpoints.get(handshake.path)
         if endpoint is None:
             return Refusal(404, "no WebSocket endpoint here")
-        if not self._origins.allows(handshake.headers.get("origin")):
+        headers = handshake.headers
+        if not self._origins.allows(headers.get("origin"), headers.get("host")):
             return Refusal(403, "origin not allowed")
         if endpoint.admit is not None:
             refusal = endpoint.admit(handshake)

@@ -21,10 +21,12 @@ from tests.clients import close_code, connect, prepare_player, register, user_id
         ("http://localhost.evil.example", False),  # a lookalike
         ("http://localhost:8000.evil.example", False),
         ("null", False),
+        ("http://127.0.0.1:{port}", True),  # the server's own origin
+        ("http://127.0.0.1:1{port}", False),
     ],
 )
 async def test_origin_allow_list(ws_port: int, origin: str | None, allowed: bool) -> None:
-    headers = [] if origin is None else [(b"Origin", origin.encode())]
+    headers = [] if origin is None else [(b"Origin", origin.format(port=ws_port).encode())]
     url = f"ws://127.0.0.1:{ws_port}/ws"
     if allowed:
         async with open_websocket_url(url, extra_headers=headers) as socket:

@@ -1,0 +1,189 @@
+"""Engine.IO and Socket.IO protocol edges and abuse, with raw HTTP and WebSocket clients:
+the documented status or close, and nothing else affected."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+
+from server import Running
+from tests.clients import close_code
+
+PATH = "/socket.io/"
+FAST = {"socketio": {"ping_interval": 0.2, "ping_timeout": 0.2}}
+
+
+async def _open(socket: WebSocketConnection) -> dict[str, object]:
+    """Read the open packet, connect to "/" (EIO 4), return the handshake."""
+    opened = await socket.get_message()
+    assert isinstance(opened, str) and opened.startswith("0")
+    await socket.send_message("40")
+    assert str(await socket.get_message()).startswith('40{"sid":')
+    handshake: dict[str, object] = json.loads(opened[1:])
+    return handshake
+
+
+async def _receive(socket: WebSocketConnection) -> str:
+    """The next message that is not a heartbeat."""
+    with trio.fail_after(5):
+        while (message := await socket.get_message()) == "2":
+            await socket.send_message("3")
+    return str(message)
+
+
+async def test_polling_handshakes(server: Running, http: httpx.AsyncClient) -> None:
+    four = await http.get(PATH, params={"EIO": "4", "transport": "polling"})
+    assert four.status_code == 200 and four.headers["content-type"].startswith("text/plain")
+    handshake = json.loads(four.text[1:])
+    assert four.text[0] == "0"
+    assert set(handshake) == {"sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"}
+    assert (handshake["upgrades"], handshake["pingInterval"], handshake["pingTimeout"]) == (
+        ["websocket"],
+        25000,
+        20000,
+    )
+    assert handshake["maxPayload"] == 65536
+    three = await http.get(PATH, params={"EIO": "3", "transport": "polling"})
+    match = re.fullmatch(r"(\d+):(0.*)", three.text)
+    assert match and int(match.group(1)) == len(match.group(2))
+    assert "maxPayload" not in json.loads(match.group(2)[1:])
+    connect = await http.get(
+        PATH,
+        params={"EIO": "3", "transport": "polling", "sid": json.loads(match.group(2)[1:])["sid"]},
+    )
+    assert connect.text == "2:40"  # protocol 4: connected to "/" by the server
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "message"),
+    [
+        ({"EIO": "4", "transport": "polling", "sid": "nope"}, 1, "Session ID unknown"),
+        ({"EIO": "5", "transport": "polling"}, 5, "Unsupported protocol version"),
+        ({"transport": "polling"}, 5, "Unsupported protocol version"),
+        ({"EIO": "4", "transport": "flashsocket"}, 0, "Transport unknown"),
+    ],
+)
+async def test_refused_polling_requests(
+    server: Running, http: httpx.AsyncClient, params: dict[str, str], code: int, message: str
+) -> None:
+    response = await http.get(PATH, params=params)
+    assert (response.status_code, response.json()) == (400, {"code": code, "message": message})
+    posted = await http.post(PATH, params=params, content="4x")
+    assert posted.status_code == 400
+
+
+async def test_a_second_waiting_get_is_refused(server: Running, http: httpx.AsyncClient) -> None:
+    sid = json.loads((await http.get(PATH, params={"EIO": "4", "transport": "polling"})).text[1:])[
+        "sid"
+    ]
+    params = {"EIO": "4", "transport": "polling", "sid": sid}
+    await http.post(PATH, params=params, content="40")
+    assert (await http.get(PATH, params=params)).text.startswith('40{"sid":')
+    first: list[httpx.Response] = []
+    async with trio.open_nursery() as nursery:
+
+        async def wait() -> None:
+            first.append(await http.get(PATH, params=params))
+
+        nursery.start_soon(wait)
+        await trio.sleep(0.2)
+        second = await http.get(PATH, params=params)
+        assert (second.status_code, second.json()["code"]) == (400, 3)
+    assert first[0].text == "1"  # the session is closed: the waiting GET hears so
+    assert (await http.get(PATH, params=params)).json()["code"] == 1
+
+
+async def test_oversized_and_malformed_posts_end_the_session(
+    server: Running, http: httpx.AsyncClient
+) -> None:
+    for version, body, status in (
+        ("4", "4" + "x" * 70_000, 413),
+        ("3", "zz:4abc", 400),
+        ("3", "9:4", 400),
+    ):
+        opened = await http.get(PATH, params={"EIO": version, "transport": "polling"})
+        sid = json.loads(opened.text[opened.text.index("{") :])["sid"]
+        params = {"EIO": version, "transport": "polling", "sid": sid}
+        assert (await http.post(PATH, params=params, content=body)).status_code == status
+        assert (await http.get(PATH, params=params)).json()["code"] == 1
+
+
+@pytest.mark.parametrize("port_name", ["http", "listener"])
+async def test_garbage_over_the_websocket(server: Running, port_name: str) -> None:
+    port = server.http_port if port_name == "http" else server.ws_port
+    url = f"ws://127.0.0.1:{port}{PATH}?EIO=4&transport=websocket"
+    async with open_websocket_url(url) as socket, open_websocket_url(url) as bystander:
+        await _open(socket)
+        await _open(bystander)
+        for packet in ("4garbage", '42["auth"', "42{}", "42[5, {}]"):
+            await socket.send_message(packet)
+            assert await _receive(socket) == (
+                '42["socket-api-error",{"event":"","message":"Invalid packet format"}]'
+            ), packet
+        await socket.send_message('42["auth",{"transaction":"b"}]')  # no token
+        assert await _receive(socket) == '42["socket-api-error-b","Access token is required"]'
+        assert await _receive(socket) == (
+            '42["socket-api-error",{"event":"auth","message":"Access token is required"}]'
+        )
+        # A binary event: an error, its attachment dropped, the socket still serving.
+        await socket.send_message('451-["auth",{"_placeholder":true,"num":0}]')
+        await socket.send_message(b"\x00\x01\x02")
+        unsupported = {"event": "auth", "message": "Binary attachments are not supported"}
+        assert await _receive(socket) == "42" + json.dumps(
+            ["socket-api-error", unsupported], separators=(",", ":")
+        )
+        await socket.send_message("40/admin,")
+        assert await _receive(socket) == '44/admin,{"message":"Invalid namespace"}'
+        await socket.send_message('42["nobody-listens"]')
+        await socket.send_message('421["auth",{"transaction":"c"}]')  # with an ack id
+        assert await _receive(socket) == '42["socket-api-error-c","Access token is required"]'
+        assert await _receive(socket) == (
+            '42["socket-api-error",{"event":"auth","message":"Access token is required"}]'
+        )
+        assert await _receive(socket) == '431[{"error":"Access token is required"}]'
+        # Abuse closes: an unknown Engine.IO packet type; too many attachments.
+        await socket.send_message("9")
+        with pytest.raises(ConnectionClosed), trio.fail_after(5):
+            while True:
+                await socket.get_message()
+        await bystander.send_message('4511-["auth",{}]')
+        with pytest.raises(ConnectionClosed), trio.fail_after(5):
+            while True:
+                await bystander.get_message()
+    async with open_websocket_url(url) as fresh:
+        await _open(fresh)  # the server serves on
+
+
+async def test_oversized_websocket_messages_close_with_1009(server: Running) -> None:
+    url = f"ws://127.0.0.1:{server.ws_port}{PATH}?EIO=4&transport=websocket"
+    async with open_websocket_url(url) as socket:
+        await _open(socket)
+        await socket.send_message('42["auth","' + "x" * 70_000 + '"]')
+        with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
+            while True:
+                await socket.get_message()
+        assert close_code(closed.value) == 1009
+
+
+@pytest.mark.settings(**FAST)
+async def test_a_client_that_stops_answering_pings_is_dropped(server: Running) -> None:
+    url = f"ws://127.0.0.1:{server.ws_port}{PATH}?EIO=4&transport=websocket"
+    async with open_websocket_url(url) as socket:
+        await _open(socket)
+        start = trio.current_time()
+        with pytest.raises(ConnectionClosed), trio.fail_after(5):
+            while True:
+                assert await socket.get_message() == "2"  # never answered
+        assert trio.current_time() - start < 0.2 + 0.2 + 0.5
+
+
+async def test_an_upgrade_with_an_unknown_sid_is_refused(server: Running) -> None:
+    url = f"ws://127.0.0.1:{server.ws_port}{PATH}?EIO=4&transport=websocket&sid=nope"
+    async with open_websocket_url(url) as socket:
+        with pytest.raises(ConnectionClosed), trio.fail_after(5):
+            await socket.get_message()
