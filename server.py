@@ -31,7 +31,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 import settings as settings_module
-from handlers import channels, clicker, orders
+from handlers import channels, clicker, garage, orders
 from handlers.accounts import Accounts, PasswordHasher, TokenCodec
 from realtime import quart_routes
 from realtime.endpoint import Limits
@@ -125,6 +125,7 @@ async def build(config: Settings, db: Database) -> Site:
     channels.install(
         http=http, sio=sio, hub=hub, db=db, accounts=accounts, settings=config.channels
     )
+    garage.install(sio=sio, db=db, settings=config.garage)
     router.add(sio.engine)
     quart_routes.mount_polling(http, sio.engine, origins)
     background.append(sio.engine.run)

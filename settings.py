@@ -118,6 +118,12 @@ class SocketIOSettings(_Section):
     ping_timeout: float
 
 
+class GarageSettings(_Section):
+    max_currency_grant: int
+    min_client_version: str
+    drop_seed: int
+
+
 class Settings(_Section):
     server: ServerSettings
     storage: StorageSettings
@@ -128,6 +134,7 @@ class Settings(_Section):
     orders: OrdersSettings
     channels: ChannelsSettings
     socketio: SocketIOSettings
+    garage: GarageSettings
 
 
 def load(

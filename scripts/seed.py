@@ -23,6 +23,7 @@ import trio
 import settings as settings_module
 from handlers.clicker import store as clicker_store
 from handlers.clicker.rules import Upgrade
+from handlers.garage import store as garage_store
 from handlers.orders import menu as orders_menu
 from storage import Database, open_database
 
@@ -60,6 +61,9 @@ async def seed(db: Database) -> None:
     upgrades, levels = clicker_catalogue()
     await db.write(partial(clicker_store.replace_catalogue, upgrades=upgrades, xp_to_reach=levels))
     logger.info("clicker catalogue: %d upgrades, %d ranks", len(upgrades), len(levels))
+    cars = json.loads((CATALOGUES / "garage.json").read_text("utf-8"))
+    await db.write(partial(garage_store.replace_catalogue, catalogue=cars))
+    logger.info("garage catalogue: %d cars, %d skins", len(cars["cars"]), len(cars["skins"]))
     menu = orders_catalogue()
     await db.write(partial(orders_menu.replace, catalogue=menu))
     logger.info(

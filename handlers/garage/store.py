@@ -1,0 +1,433 @@
+"""The garage's tables: the public catalogue and each player's garage.
+
+Every purchase, upgrade and grant is one transaction whose debit is one
+conditional UPDATE (`... WHERE money >= price`); CHECK constraints keep every
+balance non-negative. Functions take the connection of their transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sqlite3
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from handlers.garage import drops
+
+CURRENCY_COLUMNS = {"money": "money", "gold": "gold", "event": "event_money"}
+UPGRADES = ("engine", "suspension", "grip", "downforce")
+UPGRADE_CAP = 20
+STARTER_CAR = 1
+STARTER_ICON = 1
+STARTER_CONTAINER = 1
+
+# The public catalogue `query` serves, and the columns it may return.
+PUBLIC_MODELS: dict[str, tuple[str, ...]] = {
+    "cars": ("id", "class", "name", "price", "upgrade_price"),
+    "icons": ("id", "name", "droppable"),
+    "skins": ("id", "car_id", "type", "name", "rarity", "is_default"),
+}
+# Tables `query` knows and refuses.
+PRIVATE_MODELS = frozenset(
+    {
+        "users",
+        "players",
+        "user_cars",
+        "user_skins",
+        "user_icons",
+        "user_adventure_levels",
+        "containers",
+        "container_types",
+        "drops",
+    }
+)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def upgrade_price(base: int, level: int) -> int:
+    """Going from `level` to the next: base + sum over i = 2..level of (base/2 + 100 (i - 2))."""
+    return base + sum(base // 2 + 100 * (i - 2) for i in range(2, level + 1))
+
+
+# -- catalogue ------------------------------------------------------------------------------
+
+
+def replace_catalogue(connection: sqlite3.Connection, catalogue: Mapping[str, Any]) -> None:
+    """Write scripts/catalogues/garage.json's rows; running it again changes nothing."""
+    for table, columns in (
+        ("garage_cars", ("id", "class", "name", "price", "upgrade_price")),
+        ("garage_skins", ("id", "car_id", "type", "name", "rarity", "is_default")),
+        ("garage_icons", ("id", "name", "droppable")),
+        (
+            "garage_container_types",
+            ("id", "name", "slots", "opening_seconds", "price_money", "price_gold"),
+        ),
+        (
+            "garage_drops",
+            (
+                "id",
+                "container_type_id",
+                "slot",
+                "drop_type",
+                "chance",
+                "min_value",
+                "max_value",
+                "rarity",
+            ),
+        ),
+    ):
+        key = table.removeprefix("garage_")
+        updates = ", ".join(f"{column} = excluded.{column}" for column in columns[1:])
+        connection.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            f" ON CONFLICT (id) DO UPDATE SET {updates}",
+            [tuple(_column(row, column) for column in columns) for row in catalogue[key]],
+        )
+
+
+_OPTIONAL = {"min_value": 0, "max_value": 0, "rarity": None}
+
+
+def _column(row: Mapping[str, Any], column: str) -> Any:
+    value = row.get(column, _OPTIONAL.get(column))
+    return int(value) if isinstance(value, bool) else value
+
+
+def query(
+    connection: sqlite3.Connection, model: str, attributes: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Rows of a public model (`model` and `attributes` already checked against PUBLIC_MODELS)."""
+    columns = ", ".join(attributes)
+    rows = connection.execute(f"SELECT {columns} FROM garage_{model} ORDER BY id").fetchall()
+    return [dict(zip(attributes, row, strict=True)) for row in rows]
+
+
+# -- players ---------------------------------------------------------------------------------
+
+
+def user_of(connection: sqlite3.Connection, digest: str) -> int | None:
+    row = connection.execute(
+        "SELECT user_id FROM garage_players WHERE token_hash = ?", (digest,)
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def token_taken(connection: sqlite3.Connection, digest: str) -> bool:
+    return user_of(connection, digest) is not None
+
+
+def register(connection: sqlite3.Connection, digest: str, device: str) -> int:
+    """A new player: the starter car with its default skins, icon 1, one starter container."""
+    user_id = connection.execute(
+        "INSERT INTO users (created_at) VALUES (?)", (int(time.time()),)
+    ).lastrowid
+    assert user_id is not None
+    connection.execute(
+        "INSERT INTO garage_players (user_id, token_hash, device, user_name, current_icon)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (user_id, digest, device, f"Player{user_id}", STARTER_ICON),
+    )
+    _give_car(connection, user_id, STARTER_CAR)
+    connection.execute(
+        "INSERT INTO garage_user_icons (user_id, icon_id) VALUES (?, ?)", (user_id, STARTER_ICON)
+    )
+    connection.execute(
+        "INSERT INTO garage_user_containers (user_id, container_type_id, ready_at)"
+        " VALUES (?, ?, ?)",
+        (user_id, STARTER_CONTAINER, time.time()),
+    )
+    return user_id
+
+
+def _give_car(
+    connection: sqlite3.Connection, user_id: int, car_id: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    defaults = dict(
+        connection.execute(
+            "SELECT type, id FROM garage_skins WHERE car_id = ? AND is_default = 1", (car_id,)
+        ).fetchall()
+    )
+    connection.execute(
+        "INSERT INTO garage_user_cars (user_id, car_id, skin_id, disk_id) VALUES (?, ?, ?, ?)",
+        (user_id, car_id, defaults["body"], defaults["disk"]),
+    )
+    connection.executemany(
+        "INSERT OR IGNORE INTO garage_user_skins (user_id, skin_id) VALUES (?, ?)",
+        [(user_id, defaults["body"]), (user_id, defaults["disk"])],
+    )
+    car = cars(connection, user_id, car_id)[0]
+    owned = [
+        skin
+        for skin in user_skins(connection, user_id)
+        if skin["skin_id"] in (defaults["body"], defaults["disk"])
+    ]
+    return car, owned
+
+
+def cars(
+    connection: sqlite3.Connection, user_id: int, car_id: int | None = None
+) -> list[dict[str, Any]]:
+    rows = connection.execute(
+        "SELECT c.id, c.class, c.name, u.skin_id, u.disk_id, u.engine, u.suspension, u.grip,"
+        " u.downforce FROM garage_user_cars AS u JOIN garage_cars AS c ON c.id = u.car_id"
+        " WHERE u.user_id = ? AND (? IS NULL OR u.car_id = ?) ORDER BY c.id",
+        (user_id, car_id, car_id),
+    ).fetchall()
+    names = (
+        "id",
+        "class",
+        "name",
+        "skin_id",
+        "disk_id",
+        "engine",
+        "suspension",
+        "grip",
+        "downforce",
+    )
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def user_skins(connection: sqlite3.Connection, user_id: int) -> list[dict[str, Any]]:
+    rows = connection.execute(
+        "SELECT s.id, s.car_id, s.type, s.name, s.rarity, u.is_new FROM garage_user_skins AS u"
+        " JOIN garage_skins AS s ON s.id = u.skin_id WHERE u.user_id = ? ORDER BY s.id",
+        (user_id,),
+    ).fetchall()
+    return [
+        {
+            "skin_id": r[0],
+            "car_id": r[1],
+            "type": r[2],
+            "name": r[3],
+            "rarity": r[4],
+            "is_new": bool(r[5]),
+        }
+        for r in rows
+    ]
+
+
+def profile(connection: sqlite3.Connection, user_id: int, token: str) -> dict[str, Any]:
+    row = connection.execute(
+        "SELECT user_name, level, adventure_stars, current_icon, money, gold, event_money"
+        " FROM garage_players WHERE user_id = ?",
+        (user_id,),
+    ).fetchone()
+    names = (
+        "user_name",
+        "level",
+        "adventure_stars",
+        "current_icon",
+        "money",
+        "gold",
+        "event_money",
+    )
+    levels = connection.execute(
+        "SELECT level_number, level_type, stars, time FROM garage_user_levels WHERE user_id = ?"
+        " ORDER BY level_type, level_number",
+        (user_id,),
+    ).fetchall()
+    containers = connection.execute(
+        "SELECT id, container_type_id, ready_at FROM garage_user_containers"
+        " WHERE user_id = ? ORDER BY id",
+        (user_id,),
+    ).fetchall()
+    return {
+        "id": user_id,
+        "token": token,
+        **dict(zip(names, row, strict=True)),
+        "user_cars": cars(connection, user_id),
+        "user_skins": user_skins(connection, user_id),
+        "user_icons": [
+            icon
+            for (icon,) in connection.execute(
+                "SELECT icon_id FROM garage_user_icons WHERE user_id = ? ORDER BY icon_id",
+                (user_id,),
+            )
+        ],
+        "user_adventure_levels": [
+            {"level_number": n, "level_type": t, "stars": s, "time": tm} for n, t, s, tm in levels
+        ],
+        "containers": [
+            {"id": c, "container_type_id": t, "ready_at": r, "ready": r <= time.time()}
+            for c, t, r in containers
+        ],
+    }
+
+
+def add_currency(connection: sqlite3.Connection, user_id: int, kind: str, amount: int) -> None:
+    column = CURRENCY_COLUMNS[kind]
+    connection.execute(
+        f"UPDATE garage_players SET {column} = {column} + ? WHERE user_id = ?", (amount, user_id)
+    )
+
+
+def _debit(connection: sqlite3.Connection, user_id: int, price: int) -> bool:
+    return (
+        connection.execute(
+            "UPDATE garage_players SET money = money - ? WHERE user_id = ? AND money >= ?",
+            (price, user_id, price),
+        ).rowcount
+        == 1
+    )
+
+
+def buy_car(connection: sqlite3.Connection, user_id: int, car_id: int) -> dict[str, Any]:
+    """The `buy_car` answer: success with the car and its skins, or the reason it failed."""
+    car = connection.execute("SELECT price FROM garage_cars WHERE id = ?", (car_id,)).fetchone()
+    if car is None:
+        return {"success": False, "errors": ["CAR_NOT_FOUND"]}
+    if cars(connection, user_id, car_id):
+        return {"success": False, "errors": ["ALREADY_HAVE_CAR"]}
+    if not _debit(connection, user_id, car[0]):
+        return {"success": False, "errors": ["NOT_ENOUGH_CURRENCY"]}
+    user_car, skins = _give_car(connection, user_id, car_id)
+    return {"success": True, "user_car": user_car, "user_skin": skins}
+
+
+def upgrade_car(connection: sqlite3.Connection, user_id: int, car_id: int, part: str) -> bool:
+    """One level more of `part`; False when not owned, at the cap, or not affordable."""
+    row = connection.execute(
+        f"SELECT u.{part}, c.upgrade_price FROM garage_user_cars AS u"
+        " JOIN garage_cars AS c ON c.id = u.car_id WHERE u.user_id = ? AND u.car_id = ?",
+        (user_id, car_id),
+    ).fetchone()
+    if row is None or row[0] >= UPGRADE_CAP:
+        return False
+    if not _debit(connection, user_id, upgrade_price(row[1], row[0])):
+        return False
+    connection.execute(
+        f"UPDATE garage_user_cars SET {part} = {part} + 1 WHERE user_id = ? AND car_id = ?",
+        (user_id, car_id),
+    )
+    return True
+
+
+def change_skin(connection: sqlite3.Connection, user_id: int, car_id: int, skin_id: int) -> bool:
+    row = connection.execute(
+        "SELECT s.type FROM garage_user_skins AS u JOIN garage_skins AS s ON s.id = u.skin_id"
+        " JOIN garage_user_cars AS c ON c.user_id = u.user_id AND c.car_id = s.car_id"
+        " WHERE u.user_id = ? AND u.skin_id = ? AND s.car_id = ?",
+        (user_id, skin_id, car_id),
+    ).fetchone()
+    if row is None:
+        return False
+    column = "skin_id" if row[0] == "body" else "disk_id"
+    connection.execute(
+        f"UPDATE garage_user_cars SET {column} = ? WHERE user_id = ? AND car_id = ?",
+        (skin_id, user_id, car_id),
+    )
+    connection.execute(
+        "UPDATE garage_user_skins SET is_new = 0 WHERE user_id = ? AND skin_id = ?",
+        (user_id, skin_id),
+    )
+    return True
+
+
+def change_icon(connection: sqlite3.Connection, user_id: int, icon_id: int) -> bool:
+    return (
+        connection.execute(
+            "UPDATE garage_players SET current_icon = ? WHERE user_id = ? AND EXISTS"
+            " (SELECT 1 FROM garage_user_icons WHERE user_id = ? AND icon_id = ?)",
+            (icon_id, user_id, user_id, icon_id),
+        ).rowcount
+        == 1
+    )
+
+
+def finish_level(
+    connection: sqlite3.Connection, user_id: int, number: int, kind: str, stars: int, seconds: float
+) -> dict[str, Any]:
+    """Keep the best stars and the best time for the level; the player's stars are their sum."""
+    row = connection.execute(
+        "INSERT INTO garage_user_levels (user_id, level_number, level_type, stars, time)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, level_number, level_type) DO UPDATE SET"
+        " stars = max(stars, excluded.stars), time = min(time, excluded.time)"
+        " RETURNING stars, time",
+        (user_id, number, kind, stars, seconds),
+    ).fetchone()
+    connection.execute(
+        "UPDATE garage_players SET adventure_stars ="
+        " (SELECT coalesce(sum(stars), 0) FROM garage_user_levels WHERE user_id = ?)"
+        " WHERE user_id = ?",
+        (user_id, user_id),
+    )
+    return {"level_number": number, "level_type": kind, "stars": row[0], "time": row[1]}
+
+
+def open_container(
+    connection: sqlite3.Connection, user_id: int, container_type: int, rng: random.Random
+) -> dict[str, Any] | None:
+    """Open one ready container of this type; None when there is none. Grants and the
+    container's removal are one transaction."""
+    found = connection.execute(
+        "SELECT c.id, t.slots FROM garage_user_containers AS c"
+        " JOIN garage_container_types AS t ON t.id = c.container_type_id"
+        " WHERE c.user_id = ? AND c.container_type_id = ? AND c.ready_at <= ?"
+        " ORDER BY c.ready_at, c.id LIMIT 1",
+        (user_id, container_type, time.time()),
+    ).fetchone()
+    if found is None:
+        return None
+    container_id, slots = found
+    rows = [
+        drops.DropRow(*row)
+        for row in connection.execute(
+            "SELECT slot, drop_type, chance, min_value, max_value, rarity FROM garage_drops"
+            " WHERE container_type_id = ? ORDER BY id",
+            (container_type,),
+        )
+    ]
+    grants = drops.open_container(
+        rng,
+        slots,
+        rows,
+        droppable_icons=[
+            drops.Icon(*row)
+            for row in connection.execute(
+                "SELECT id, name FROM garage_icons WHERE droppable = 1 ORDER BY id"
+            )
+        ],
+        owned_icons={
+            icon
+            for (icon,) in connection.execute(
+                "SELECT icon_id FROM garage_user_icons WHERE user_id = ?", (user_id,)
+            )
+        },
+        skins=[
+            drops.Skin(*row)
+            for row in connection.execute(
+                "SELECT id, car_id, type, name, rarity FROM garage_skins ORDER BY id"
+            )
+        ],
+        owned_skins={
+            skin
+            for (skin,) in connection.execute(
+                "SELECT skin_id FROM garage_user_skins WHERE user_id = ?", (user_id,)
+            )
+        },
+        car_ids={
+            car
+            for (car,) in connection.execute(
+                "SELECT car_id FROM garage_user_cars WHERE user_id = ?", (user_id,)
+            )
+        },
+    )
+    connection.execute(
+        "UPDATE garage_players SET money = money + ?, gold = gold + ? WHERE user_id = ?",
+        (grants.money, grants.gold, user_id),
+    )
+    connection.executemany(
+        "INSERT INTO garage_user_icons (user_id, icon_id) VALUES (?, ?)",
+        [(user_id, icon) for icon in grants.icons],
+    )
+    connection.executemany(
+        "INSERT INTO garage_user_skins (user_id, skin_id) VALUES (?, ?)",
+        [(user_id, skin) for skin in grants.skins],
+    )
+    connection.execute("DELETE FROM garage_user_containers WHERE id = ?", (container_id,))
+    return {"items": {"slots": grants.slots}}
