@@ -88,6 +88,8 @@ async def build(config: Settings, db: Database) -> Site:
         TokenCodec(
             access_secret=config.secrets.access_token,
             refresh_secret=config.secrets.refresh_token,
+            issuer=config.accounts.token_issuer,
+            audience=config.accounts.token_audience,
         ),
         min_password_length=config.accounts.min_password_length,
     )

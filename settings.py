@@ -25,6 +25,11 @@ SEED_ALIASES: dict[str, tuple[str, str]] = {
     "SERVER_PORT": ("server", "http_port"),
     "ACCESS_TOKEN_SECRET": ("secrets", "access_token"),
     "REFRESH_TOKEN_SECRET": ("secrets", "refresh_token"),
+    "JWT_KEY": ("secrets", "access_token"),
+    "JWT_ISSUER": ("accounts", "token_issuer"),
+    "JWT_AUDIENCE": ("accounts", "token_audience"),
+    "JWT_LIFETIME_DAYS": ("parties", "token_lifetime_days"),
+    "LOGGING_TRACE_REQUESTS": ("server", "trace_requests"),
 }
 
 
@@ -44,6 +49,7 @@ class ServerSettings(_Section):
     max_body_bytes: int
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
     worker_threads: bool
+    trace_requests: bool
 
 
 class StorageSettings(_Section):
@@ -66,6 +72,8 @@ class SecretSettings(_Section):
 class AccountSettings(_Section):
     bcrypt_cost: int
     min_password_length: int
+    token_issuer: str
+    token_audience: str
 
 
 class RealtimeSettings(_Section):
@@ -124,6 +132,13 @@ class GarageSettings(_Section):
     drop_seed: int
 
 
+class PartiesSettings(_Section):
+    token_lifetime_days: int
+    max_media_bytes: int
+    media_types: list[str]
+    chat_max_length: int
+
+
 class Settings(_Section):
     server: ServerSettings
     storage: StorageSettings
@@ -135,6 +150,7 @@ class Settings(_Section):
     channels: ChannelsSettings
     socketio: SocketIOSettings
     garage: GarageSettings
+    parties: PartiesSettings
 
 
 def load(

@@ -48,6 +48,10 @@ class Refusal:
     body: str = ""
 
 
+# A check of the opening request before the upgrade: None admits it.
+Admission = Callable[[Handshake], Awaitable[Refusal | None]]
+
+
 @dataclass(frozen=True)
 class ErrorTexts:
     """The messages a codec's error frames carry for failures outside any command."""
@@ -73,7 +77,7 @@ class Endpoint(Generic[S]):
         logger: logging.Logger,
         guard: Guard[S] | None = None,
         reply_room: Callable[[Context[S, Any]], str | None] | None = None,
-        admit: Callable[[Handshake], Refusal | None] | None = None,
+        admit: Admission | None = None,
         on_open: Callable[[Connection], Awaitable[None]] | None = None,
         on_close: Callable[[Connection], None] | None = None,
     ) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import msgspec
 import trio
 
-from realtime.endpoint import Refusal
+from realtime.endpoint import Admission
 from realtime.transport import ConnectionClosed, Handshake, Message, Transport
 
 logger = logging.getLogger("hearth.engineio")
@@ -269,7 +269,7 @@ class EngineServer:
         self.path = path
         self.options = options
         self._serve_connection = serve_connection
-        self.admit: Callable[[Handshake], Refusal | None] | None = None
+        self.admit: Admission | None = None
         self._sessions: dict[str, EngineSession] = {}
         self._nursery: trio.Nursery | None = None
 

@@ -100,7 +100,7 @@ async def serve_listener(
                 ],
                 str(request.remote),
             )
-            admitted = router.admit(handshake)
+            admitted = await router.admit(handshake)
             if isinstance(admitted, Refusal):
                 await request.reject(admitted.status, body=admitted.body.encode())
                 await _close_rejected(request)

@@ -71,7 +71,7 @@ def _view(router: Router) -> Any:
             list(socket.headers.items()),
             socket.remote_addr or "",
         )
-        admitted = router.admit(handshake)
+        admitted = await router.admit(handshake)
         if isinstance(admitted, Refusal):
             return Response(admitted.body, status=admitted.status)
         await socket.accept()

@@ -10,11 +10,11 @@ admission check (e.g. a token in the query) has passed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from realtime.endpoint import Refusal
+from realtime.endpoint import Admission, Refusal
 from realtime.transport import Handshake, Transport
 
 
@@ -22,7 +22,7 @@ class Service(Protocol):
     """What serves a WebSocket path: an `Endpoint`, or Engine.IO's server."""
 
     path: str
-    admit: Callable[[Handshake], Refusal | None] | None
+    admit: Admission | None
 
     async def serve(self, transport: Transport, handshake: Handshake) -> None: ...
 
@@ -56,7 +56,7 @@ class Router:
     def __iter__(self) -> Iterator[Service]:
         return iter(self._endpoints.values())
 
-    def admit(self, handshake: Handshake) -> Service | Refusal:
+    async def admit(self, handshake: Handshake) -> Service | Refusal:
         """The endpoint that will serve `handshake`, or the HTTP answer that refuses it."""
         endpoint = self._endpoints.get(handshake.path)
         if endpoint is None:
@@ -65,7 +65,7 @@ class Router:
         if not self._origins.allows(headers.get("origin"), headers.get("host")):
             return Refusal(403, "origin not allowed")
         if endpoint.admit is not None:
-            refusal = endpoint.admit(handshake)
+            refusal = await endpoint.admit(handshake)
             if refusal is not None:
                 return refusal
         return endpoint

@@ -1,9 +1,10 @@
 """JSON Web Tokens: HS256, access and refresh kept apart.
 
 Every token carries `typ` (access or refresh), `sub` (the user id), `iat`,
-`exp` and `jti`, plus whatever claims the issuing app's clients read.
-Decoding pins the algorithm to HS256 (no `none`, no key confusion) and
-requires every one of those claims.
+`exp`, `jti`, `iss` and `aud` (from config), plus whatever claims the issuing
+app's clients read. Decoding pins the algorithm to HS256 (no `none`, no key
+confusion), requires every one of those claims, and checks issuer and
+audience exactly.
 
 Invariant: an access token never verifies as a refresh token or the other way
 round: they are signed with different secrets and carry their `typ`.
@@ -22,7 +23,9 @@ import jwt
 
 TokenType = Literal["access", "refresh"]
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["typ", "sub", "iat", "exp", "jti"]
+REQUIRED_CLAIMS = ["typ", "sub", "iat", "exp", "jti", "iss", "aud"]
+DEFAULT_ISSUER = "hearth"
+DEFAULT_AUDIENCE = "hearth-clients"
 _USER_ID = re.compile(r"[1-9][0-9]{0,17}")
 
 
@@ -54,11 +57,20 @@ class Issued:
 
 
 class TokenCodec:
-    def __init__(self, *, access_secret: str, refresh_secret: str) -> None:
+    def __init__(
+        self,
+        *,
+        access_secret: str,
+        refresh_secret: str,
+        issuer: str = DEFAULT_ISSUER,
+        audience: str = DEFAULT_AUDIENCE,
+    ) -> None:
         self._secrets: dict[TokenType, bytes] = {
             "access": access_secret.encode(),
             "refresh": refresh_secret.encode(),
         }
+        self._issuer = issuer
+        self._audience = audience
 
     def issue(
         self, typ: TokenType, user_id: int, ttl: int, extra: Mapping[str, Any] | None = None
@@ -72,6 +84,8 @@ class TokenCodec:
             "iat": now,
             "exp": now + ttl,
             "jti": jti,
+            "iss": self._issuer,
+            "aud": self._audience,
         }
         return Issued(jwt.encode(payload, self._secrets[typ], algorithm=ALGORITHM), jti, now + ttl)
 
@@ -86,6 +100,8 @@ class TokenCodec:
                 token,
                 self._secrets[typ],
                 algorithms=[ALGORITHM],
+                issuer=self._issuer,  # compared whole: a prefix of it is another issuer
+                audience=self._audience,
                 options={"require": REQUIRED_CLAIMS, "verify_exp": not allow_expired},
             )
         except jwt.ExpiredSignatureError:

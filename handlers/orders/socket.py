@@ -30,7 +30,7 @@ class RoomChoice(msgspec.Struct):
     roomId: Annotated[str, msgspec.Meta(max_length=100)]
 
 
-def admit(tokens: TokenCodec, handshake: Handshake) -> Refusal | None:
+async def admit(tokens: TokenCodec, handshake: Handshake) -> Refusal | None:
     token = handshake.query.get("token", "")
     if not token or auth.user_id_of(tokens, token) is None:
         return Refusal(401, "Unauthorized")

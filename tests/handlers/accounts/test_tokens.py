@@ -32,7 +32,8 @@ def test_issued_tokens_carry_the_common_claims(codec: TokenCodec) -> None:
     claims = codec.verify(issued.token, "access")
     assert claims.user_id == 42
     assert claims.jti == issued.jti
-    assert set(claims.payload) == {"typ", "sub", "iat", "exp", "jti", "id"}
+    assert set(claims.payload) == {"typ", "sub", "iat", "exp", "jti", "iss", "aud", "id"}
+    assert (claims.payload["iss"], claims.payload["aud"]) == ("hearth", "hearth-clients")
     assert claims.payload["typ"] == "access" and claims.payload["sub"] == "42"
     assert claims.payload["exp"] - claims.payload["iat"] == 900
     assert jwt.get_unverified_header(issued.token)["alg"] == "HS256"
@@ -110,3 +111,32 @@ def test_subject_must_be_a_user_id(codec: TokenCodec, subject: str) -> None:
 def test_garbage_is_invalid(codec: TokenCodec, garbage: str) -> None:
     with pytest.raises(TokenInvalid):
         codec.verify(garbage, "access")
+
+
+@pytest.mark.parametrize(
+    ("issuer", "audience"),
+    [
+        ("hear", "hearth-clients"),  # a prefix of the real issuer
+        ("hearth-evil", "hearth-clients"),
+        ("", "hearth-clients"),
+        ("hearth", "hearth-client"),
+        ("hearth", "someone-else"),
+        ("hearth", ["someone-else"]),
+    ],
+)
+def test_issuer_and_audience_must_match_exactly(
+    codec: TokenCodec, issuer: str, audience: object
+) -> None:
+    payload = {
+        "typ": "access",
+        "sub": "1",
+        "iat": 1,
+        "exp": int(time.time()) + 60,
+        "jti": "j",
+        "iss": issuer,
+        "aud": audience,
+    }
+    with pytest.raises(TokenInvalid):
+        codec.verify(jwt.encode(payload, ACCESS), "access")
+    good = payload | {"iss": "hearth", "aud": "hearth-clients"}
+    assert codec.verify(jwt.encode(good, ACCESS), "access").user_id == 1

@@ -44,7 +44,12 @@ async def authed(server: Running, user: dict[str, Any]) -> AsyncIterator[Client]
 async def test_accounts(http: httpx.AsyncClient) -> None:
     user = await _signup(http, "team@example.com")
     assert set(user) == {"id", "email", "accessToken", "refreshToken"}  # never a password hash
-    claims = jwt.decode(user["accessToken"], TEST_SECRETS["access_token"], algorithms=["HS256"])
+    claims = jwt.decode(
+        user["accessToken"],
+        TEST_SECRETS["access_token"],
+        algorithms=["HS256"],
+        audience="hearth-clients",
+    )
     assert claims["exp"] - claims["iat"] == 300  # 5 minutes
     taken = await http.post(
         "/signup", json={"user": {"email": "team@example.com", "password": "correct horse"}}

@@ -16,11 +16,19 @@ def _assert_tokens(body: dict[str, object], user_id: int | None = None) -> dict[
     assert body["status"] == 0
     tokens = body["tokens"]
     assert isinstance(tokens, dict) and set(tokens) == {"access_token", "refresh_token"}
-    access = jwt.decode(tokens["access_token"], TEST_SECRETS["access_token"], algorithms=["HS256"])
+    access = jwt.decode(
+        tokens["access_token"],
+        TEST_SECRETS["access_token"],
+        algorithms=["HS256"],
+        audience="hearth-clients",
+    )
     assert access["typ"] == "access" and access["id"] == access["sub"]
     assert access["exp"] - access["iat"] == 900  # 15 minutes
     refresh = jwt.decode(
-        tokens["refresh_token"], TEST_SECRETS["refresh_token"], algorithms=["HS256"]
+        tokens["refresh_token"],
+        TEST_SECRETS["refresh_token"],
+        algorithms=["HS256"],
+        audience="hearth-clients",
     )
     assert refresh["typ"] == "refresh" and refresh["exp"] - refresh["iat"] == 168 * 3600
     if user_id is not None:

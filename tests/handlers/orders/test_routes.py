@@ -32,7 +32,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _claims(token: str) -> dict[str, object]:
     claims: dict[str, object] = jwt.decode(
-        token, TEST_SECRETS["access_token"], algorithms=["HS256"]
+        token, TEST_SECRETS["access_token"], algorithms=["HS256"], audience="hearth-clients"
     )
     return claims
 
