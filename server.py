@@ -31,7 +31,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 import settings as settings_module
-from handlers import channels, clicker, garage, orders
+from handlers import channels, clicker, garage, orders, parties
 from handlers.accounts import Accounts, PasswordHasher, TokenCodec
 from realtime import quart_routes
 from realtime.endpoint import Limits
@@ -128,6 +128,17 @@ async def build(config: Settings, db: Database) -> Site:
         http=http, sio=sio, hub=hub, db=db, accounts=accounts, settings=config.channels
     )
     garage.install(sio=sio, db=db, settings=config.garage)
+    parties.install(
+        http=http,
+        router=router,
+        hub=hub,
+        db=db,
+        accounts=accounts,
+        limits=limits,
+        settings=config.parties,
+        data_directory=db.path.parent,
+        min_password_length=config.accounts.min_password_length,
+    )
     router.add(sio.engine)
     quart_routes.mount_polling(http, sio.engine, origins)
     background.append(sio.engine.run)
@@ -141,7 +152,10 @@ def create_http_app(config: Settings) -> QuartTrio:
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Any:
-        return jsonify({"error": error.name, "message": error.description}), error.code
+        body = jsonify({"error": error.name, "message": error.description})
+        if error.code == 413:  # the body was not read: the connection cannot be reused
+            return body, 413, {"Connection": "close"}
+        return body, error.code
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Any:

@@ -8,10 +8,11 @@ they are converted to the schema's types leniently ("5" is 5).
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Collection
+from typing import Any, TypeVar
 
 import msgspec
-from quart import request
+from quart import Quart, request
 
 T = TypeVar("T")
 
@@ -35,6 +36,20 @@ def bearer_token() -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def allow_larger_bodies(app: Quart, paths: Collection[str], limit: int) -> None:
+    """Let requests to `paths` (exact) carry bodies up to `limit` bytes (uploads), the
+    app's MAX_CONTENT_LENGTH applying to every other route."""
+    base = app.request_class
+
+    class Request(base):  # type: ignore[valid-type,misc]
+        def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
+            if path in paths:
+                kwargs["max_content_length"] = limit
+            super().__init__(method, scheme, path, *args, **kwargs)
+
+    app.request_class = Request
 
 
 async def read_body(schema: type[T]) -> T:

@@ -27,13 +27,24 @@ class Inbound(NamedTuple):
 
 
 class BadFrame(Exception):
-    """A frame the codec cannot accept; `message` is the documented error text."""
+    """A frame the codec cannot accept; `message` is the documented error text.
 
-    def __init__(self, message: str, *, action: str = "", request_id: RequestId = "") -> None:
+    With `close_code`, the protocol closes the connection over such a frame.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: str = "",
+        request_id: RequestId = "",
+        close_code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.action = action
         self.request_id = request_id
+        self.close_code = close_code
 
 
 class Codec(Protocol):

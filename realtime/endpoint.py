@@ -147,6 +147,8 @@ class Endpoint(Generic[S]):
             data = codec.decode_data(inbound, command.schema)
         except BadFrame as bad:
             connection.push(codec.encode_error(bad.action, bad.request_id, bad.message))
+            if bad.close_code is not None:
+                connection.close(bad.close_code, bad.message)
             return
         services = command.services if command.services is not None else self.services
         context = Context(

@@ -86,6 +86,13 @@ class Hub:
         if not members:
             del self._rooms[room]
 
+    def users_in(self, room: str) -> int:
+        """How many distinct users the room's connections act for."""
+        return len({c.user_id for c in self._rooms.get(room, ()) if c.user_id is not None})
+
+    def members(self, room: str) -> list[Connection]:
+        return list(self._rooms.get(room, ()))
+
     def publish(self, rooms: str | Iterable[str], encode: Callable[[Codec], Outgoing]) -> int:
         """Push `encode(codec)` once to every member of `rooms`, encoding once per codec.
 

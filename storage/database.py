@@ -69,7 +69,7 @@ class Database:
         busy_timeout_ms: int = 5000,
         worker_threads: bool = True,
     ) -> None:
-        self.path = path
+        self.path = path.resolve()
         self._run_sync = offload.run_sync(worker_threads)
         self._max_batch = max_batch
         self._busy_timeout_ms = busy_timeout_ms
