@@ -17,6 +17,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -26,12 +27,12 @@ from typing import Any
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
-from quart import jsonify
+from quart import g, jsonify, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 import settings as settings_module
-from handlers import channels, clicker, garage, orders, parties
+from handlers import channels, clicker, docs, garage, orders, parties
 from handlers.accounts import Accounts, PasswordHasher, TokenCodec
 from realtime import quart_routes
 from realtime.endpoint import Limits
@@ -149,13 +150,13 @@ async def build(config: Settings, db: Database) -> Site:
 def create_http_app(config: Settings) -> QuartTrio:
     app = QuartTrio("hearth")
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
+    docs.install(app)
+    if config.server.trace_requests:
+        trace_requests(app)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Any:
-        body = jsonify({"error": error.name, "message": error.description})
-        if error.code == 413:  # the body was not read: the connection cannot be reused
-            return body, 413, {"Connection": "close"}
-        return body, error.code
+        return jsonify({"error": error.name, "message": error.description}), error.code
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Any:
@@ -163,6 +164,22 @@ def create_http_app(config: Settings) -> QuartTrio:
         return jsonify({"error": "Internal Server Error", "message": "internal error"}), 500
 
     return app
+
+
+def trace_requests(app: QuartTrio) -> None:
+    """Log one line per HTTP request: method, path (no query: it may hold a token),
+    status and milliseconds (LOGGING_TRACE_REQUESTS)."""
+    trace = logging.getLogger("hearth.http.trace")
+
+    @app.before_request
+    async def started() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    async def finished(response: Any) -> Any:
+        elapsed = (time.perf_counter() - g.started) * 1000
+        trace.info("%s %s %d %.1fms", request.method, request.path, response.status_code, elapsed)
+        return response
 
 
 def hypercorn_config(config: Settings) -> HypercornConfig:
@@ -205,7 +222,7 @@ async def main(
                 front.start_soon(_stop_on_signals, stop)
             http_stopped = trio.Event()
             http_scope = trio.CancelScope()
-            requests = InFlight(site.http)
+            requests = HttpFront(site.http)
             binds = await front.start(
                 _in_scope,
                 http_scope,
@@ -259,8 +276,14 @@ async def main(
     logger.info("stopped")
 
 
-class InFlight:
-    """The HTTP app, counting the requests it is answering so shutdown can wait for them."""
+class HttpFront:
+    """The HTTP app as Hypercorn runs it.
+
+    It counts the requests being answered, so shutdown can wait for them. And an
+    answer sent before the request's body was read whole (a 404, a 405, a 413, a
+    refused upload) gets `Connection: close`: Hypercorn would otherwise read the
+    rest of that body as the connection's next request, and the client would hang.
+    """
 
     def __init__(self, app: QuartTrio) -> None:
         self._app = app
@@ -274,8 +297,22 @@ class InFlight:
             return
         self._active += 1
         self._idle = trio.Event() if self._idle.is_set() else self._idle
+        body_read = False
+
+        async def reading() -> Any:
+            nonlocal body_read
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_read = True
+            return message
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start" and not body_read:
+                message = {**message, "headers": [*message["headers"], (b"connection", b"close")]}
+            await send(message)
+
         try:
-            await self._app(scope, receive, send)
+            await self._app(scope, reading, sending)
         finally:
             self._active -= 1
             if self._active == 0:

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import trio
 from quart import Response, Websocket, request, websocket
+from quart_schema import hide
 from quart_trio import QuartTrio
 
 from realtime.endpoint import Refusal
@@ -117,7 +118,7 @@ def mount_polling(app: QuartTrio, engine: EngineServer, origins: OriginPolicy) -
     app.add_url_rule(
         engine.path,
         endpoint="engine.io polling",
-        view_func=poll,
+        view_func=hide(poll),  # Engine.IO's transport, not a REST route: not in the OpenAPI
         methods=["GET", "POST", "OPTIONS"],
     )
 

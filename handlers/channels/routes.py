@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import msgspec
 from quart import Blueprint
+from quart_schema import document_request, tag_blueprint
 
 from handlers.accounts import (
     AccountError,
@@ -66,7 +67,7 @@ class NewChannel(msgspec.Struct):
 
 
 class NewMember(msgspec.Struct):
-    userId: int
+    userId: Annotated[int, msgspec.Meta(ge=1, le=2**31)]
     role: store.Role
 
 
@@ -78,6 +79,7 @@ def blueprint(
     db: Database, accounts: Accounts, tokens: TokenCodec, hub: Hub, lifetimes: Lifetimes
 ) -> Blueprint:
     routes = Blueprint("channels", __name__)
+    tag_blueprint(routes, ["channels"])
 
     def signed_in(view: View) -> View:
         @wraps(view)
@@ -98,7 +100,9 @@ def blueprint(
         return {"user": user}, status
 
     @routes.post("/signup")
+    @document_request(SignUp)
     async def signup() -> Reply:
+        """Create an account: {user: {id, email, accessToken, refreshToken}}."""
         try:
             given = (await read_body(SignUp)).user
             user_id = await accounts.register_email(given.email, given.password)
@@ -111,7 +115,9 @@ def blueprint(
         return await user_answer(user_id, given.email.strip(), 201)
 
     @routes.post("/signin")
+    @document_request(SignIn)
     async def signin() -> Reply:
+        """Log in: the same answer as /signup."""
         try:
             given = (await read_body(SignIn)).credentials
         except BodyError:
@@ -122,7 +128,9 @@ def blueprint(
         return await user_answer(user_id, given.email.strip(), 200)
 
     @routes.post("/refresh_token")
+    @document_request(TokenPairBody)
     async def refresh() -> Reply:
+        """Spend the refresh token for a new pair."""
         try:
             given = await read_body(TokenPairBody)
         except BodyError:
@@ -144,8 +152,10 @@ def blueprint(
         return _tokens(pair), 200
 
     @routes.post("/workspaces")
+    @document_request(NewWorkspace)
     @signed_in
     async def create_workspace(user_id: int) -> Reply:
+        """Create a workspace (its creator its admin, with a general channel)."""
         try:
             name = (await read_body(NewWorkspace)).name
         except BodyError:
@@ -156,9 +166,11 @@ def blueprint(
         hub.publish(user_room(user_id), partial(_channel_created, general))
         return {"workspace": workspace}, 201
 
-    @routes.post("/workspaces/<int:workspace_id>/channels")
+    @routes.post("/workspaces/<int(max=2147483647):workspace_id>/channels")
+    @document_request(NewChannel)
     @signed_in
     async def create_channel(user_id: int, workspace_id: int) -> Reply:
+        """Create a channel; channel-created goes to those who can see it."""
         try:
             given = await read_body(NewChannel)
         except BodyError:
@@ -182,9 +194,11 @@ def blueprint(
         hub.publish([user_room(user) for user in audience], partial(_channel_created, channel))
         return {"channel": channel}, 201
 
-    @routes.post("/workspaces/<int:workspace_id>/members")
+    @routes.post("/workspaces/<int(max=2147483647):workspace_id>/members")
+    @document_request(NewMember)
     @signed_in
     async def add_member(user_id: int, workspace_id: int) -> Reply:
+        """Workspace admin: add a member with a role."""
         try:
             given = await read_body(NewMember)
         except BodyError:
@@ -208,6 +222,7 @@ def blueprint(
 
     @routes.get("/status")
     async def status() -> tuple[str, int]:
+        """Liveness: OK."""
         return "OK", 200
 
     return routes

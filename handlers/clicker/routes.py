@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 from quart import Blueprint
+from quart_schema import document_request, tag_blueprint
 
 from handlers.accounts import (
     AccountError,
@@ -33,6 +34,7 @@ class Credentials(msgspec.Struct):
 
 def blueprint(accounts: Accounts, lifetimes: Lifetimes) -> Blueprint:
     routes = Blueprint("clicker", __name__)
+    tag_blueprint(routes, ["clicker"])
 
     async def credentials() -> Credentials | None:
         try:
@@ -42,7 +44,9 @@ def blueprint(accounts: Accounts, lifetimes: Lifetimes) -> Blueprint:
         return given if given.email and given.password else None
 
     @routes.post("/reg")
+    @document_request(Credentials)
     async def register() -> Reply:
+        """Register with email and password (JSON, urlencoded or multipart); answers tokens."""
         given = await credentials()
         if given is None:
             return _failure("2", "not enough data", 400)
@@ -55,7 +59,9 @@ def blueprint(accounts: Accounts, lifetimes: Lifetimes) -> Blueprint:
         return _tokens(await accounts.issue_pair(user_id, lifetimes, _claims(user_id)))
 
     @routes.post("/auth")
+    @document_request(Credentials)
     async def authenticate() -> Reply:
+        """Log in with email and password; answers tokens."""
         given = await credentials()
         if given is None:
             return _failure("2", "not enough data", 400)
@@ -66,6 +72,7 @@ def blueprint(accounts: Accounts, lifetimes: Lifetimes) -> Blueprint:
 
     @routes.post("/refresh")
     async def refresh() -> Reply:
+        """Spend the refresh token in `Authorization: Bearer` for a new pair."""
         token = bearer_token()
         if token is None:
             return _failure("1", "missing token", 401)

@@ -33,7 +33,7 @@ def telegram_problem(
     )
     secret = hashlib.sha256(bot_token.encode()).digest()
     expected = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, given.lower()):
+    if not hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace")):
         return "Invalid Telegram login"
     try:
         age = now - int(fields["auth_date"])

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import msgspec
 from quart import Blueprint
+from quart_schema import document_querystring, document_request, tag_blueprint
 
 from handlers.accounts import Accounts, TokenCodec
 from handlers.orders import auth, store
@@ -51,11 +52,11 @@ class NewStatus(msgspec.Struct):
 
 class Paging(msgspec.Struct):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
-    offset: Annotated[int, msgspec.Meta(ge=0)] = 0
+    offset: Annotated[int, msgspec.Meta(ge=0, le=2**31)] = 0
 
 
 class StaffQuery(Paging, kw_only=True):
-    city_id: int | None = None
+    city_id: Annotated[int, msgspec.Meta(ge=1, le=2**31)] | None = None
     status: store.Status | None = None
     date_from: DateText | None = None
     date_to: DateText | None = None
@@ -69,6 +70,7 @@ def blueprint(
     orders: Orders, accounts: Accounts, tokens: TokenCodec, settings: OrdersSettings
 ) -> Blueprint:
     routes = Blueprint("orders", __name__)
+    tag_blueprint(routes, ["orders"])
 
     def signed_in(*, staff: bool = False) -> Callable[[View], View]:
         """Pass the caller (a `store.Person`) to the view; 401 without a valid token,
@@ -91,7 +93,9 @@ def blueprint(
         return decorate
 
     @routes.post("/api/auth/telegram")
+    @document_request(TelegramLogin)
     async def telegram_login() -> Reply:
+        """Log in a customer with the Telegram login widget's fields."""
         if not settings.telegram_bot_token:
             return error(503, "Telegram login is not configured")
         try:
@@ -111,7 +115,9 @@ def blueprint(
         return {"token": auth.issue(tokens, person, settings.customer_token_ttl), "user": user}, 200
 
     @routes.post("/api/auth/admin/login")
+    @document_request(Credentials)
     async def staff_login() -> Reply:
+        """Log in a staff member (admin, ceo, manager)."""
         try:
             given = await read_body(Credentials)
         except BodyError:
@@ -124,8 +130,10 @@ def blueprint(
         return {"token": token, "user": person.view()}, 200
 
     @routes.post("/api/orders/calculate")
+    @document_request(OrderRequest)
     @signed_in()
     async def calculate(person: store.Person) -> Reply:
+        """Price an order: subtotal, delivery, bonuses used and earned."""
         try:
             request = await read_body(OrderRequest)
             return (await orders.calculate(person.id, request)).view(), 200
@@ -135,8 +143,10 @@ def blueprint(
             return error(400, problem.message)
 
     @routes.post("/api/orders")
+    @document_request(OrderRequest)
     @signed_in()
     async def create(person: store.Person) -> Reply:
+        """Place an order (201 {order, bonuses_earned})."""
         try:
             request = await read_body(OrderRequest)
             created = await orders.place(person.id, request)
@@ -147,8 +157,10 @@ def blueprint(
         return {"order": created.order, "bonuses_earned": created.order["bonuses_earned"]}, 201
 
     @routes.get("/api/orders")
+    @document_querystring(Paging)
     @signed_in()
     async def own_orders(person: store.Person) -> Reply:
+        """The caller's orders, newest first."""
         try:
             page = read_query(Paging)
         except BodyError as problem:
@@ -158,21 +170,25 @@ def blueprint(
         )
         return {"orders": found}, 200
 
-    @routes.get("/api/orders/<int:order_id>")
+    @routes.get("/api/orders/<int(max=2147483647):order_id>")
     @signed_in()
     async def own_order(person: store.Person, order_id: int) -> Reply:
+        """One of the caller's orders."""
         found = await orders.find(store.Filter(id=order_id, user_id=person.id), store.Page(1))
         return ({"order": found[0]}, 200) if found else error(404, "Order not found")
 
     @routes.get("/api/bonuses/balance")
     @signed_in()
     async def bonus_balance(person: store.Person) -> Reply:
+        """The caller's bonus balance."""
         balance = await orders.db.read(lambda c: store.balance(c, person.id))
         return {"balance": balance}, 200
 
     @routes.get("/api/bonuses/history")
+    @document_querystring(Paging)
     @signed_in()
     async def bonus_history(person: store.Person) -> Reply:
+        """The caller's bonus ledger, newest first."""
         try:
             page = read_query(Paging)
         except BodyError as problem:
@@ -181,8 +197,10 @@ def blueprint(
         return {"history": rows}, 200
 
     @routes.get("/api/orders/admin/all")
+    @document_querystring(StaffQuery)
     @signed_in(staff=True)
     async def all_orders(person: store.Person) -> Reply:
+        """Staff: orders by city, status and date."""
         try:
             query = read_query(StaffQuery)
         except BodyError as problem:
@@ -199,9 +217,11 @@ def blueprint(
         )
         return {"orders": await orders.find(where, store.Page(query.limit, query.offset))}, 200
 
-    @routes.put("/api/orders/admin/<int:order_id>/status")
+    @routes.put("/api/orders/admin/<int(max=2147483647):order_id>/status")
+    @document_request(NewStatus)
     @signed_in(staff=True)
     async def move(person: store.Person, order_id: int) -> Reply:
+        """Staff: move an order to another status."""
         try:
             status = (await read_body(NewStatus)).status
         except BodyError:

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 from quart import Blueprint, Response, request
+from quart_schema import document_request, tag_blueprint
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from handlers.accounts.passwords import password_problem
@@ -37,11 +38,6 @@ def ok(result: Any = None) -> Reply:
 
 def fail(*codes: str) -> Reply:
     return {"isSuccess": False, "errors": [{"errorCode": code} for code in codes], "result": None}
-
-
-def too_large() -> tuple[Reply, int, dict[str, str]]:
-    """The body was refused before it was read: the connection cannot be reused."""
-    return fail("MediaTooLarge"), 200, {"Connection": "close"}
 
 
 class Coordinates(msgspec.Struct):
@@ -87,6 +83,7 @@ def _place(coordinates: Coordinates | None) -> tuple[float, float] | None:
 
 def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
     routes = Blueprint("parties", __name__)
+    tag_blueprint(routes, ["parties"])
     db, hasher = parties.db, parties.accounts.hasher
 
     async def body(schema: type[Any]) -> Any:
@@ -132,7 +129,9 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         return codes
 
     @routes.post("/api/v1/users/create")
+    @document_request(UserForm)
     async def create_user() -> Reply:
+        """Create a user (name, 10-digit phone, password twice)."""
         form = await body(UserForm)
         if form is None:
             return fail("InvalidRequestBody")
@@ -159,7 +158,9 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         return await user_view(person)
 
     @routes.post("/api/v1/users/login")
+    @document_request(UserForm)
     async def login() -> Reply:
+        """Log in with phone and password."""
         form = await body(UserForm)
         if form is None:
             return fail("InvalidRequestBody")
@@ -174,8 +175,10 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         return await user_view(person)
 
     @routes.post("/api/v1/users/password/change")
+    @document_request(UserForm)
     @signed_in
     async def change_password(person: store.Person) -> Reply:
+        """Change the password (password, confirmPassword)."""
         form = await body(UserForm)
         if form is None:
             return fail("InvalidRequestBody")
@@ -187,8 +190,10 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         return ok()
 
     @routes.post("/api/v1/users/update")
+    @document_request(UserForm)
     @signed_in
     async def update_user(person: store.Person) -> Reply:
+        """Change name or phone; answers a new token."""
         form = await body(UserForm)
         if form is None:
             return fail("InvalidRequestBody")
@@ -213,7 +218,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         try:
             files = await request.files
         except RequestEntityTooLarge:
-            return too_large()
+            return fail("MediaTooLarge")
         upload = files.get(field)
         if upload is None:
             return fail("MediaIsEmpty")
@@ -241,6 +246,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
     @routes.post("/api/v1/users/media/set")
     @signed_in
     async def set_image(person: store.Person) -> Any:
+        """Set the user's image (multipart `image`)."""
         media_id = await upload(person, "image")
         if not isinstance(media_id, str):
             return media_id
@@ -250,11 +256,13 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
     @routes.post("/api/v1/media")
     @signed_in
     async def add_media(person: store.Person) -> Any:
+        """Upload media (multipart `file`); answers its id."""
         media_id = await upload(person, "file")
         return ok(media_id) if isinstance(media_id, str) else media_id
 
     @routes.get("/api/v1/media/<media_id>")
     async def get_media(media_id: str) -> Any:
+        """The media's bytes, with its content type."""
         found = await db.read(partial(store.media, media_id=_uuid(media_id) or ""))
         content = await parties.media.read(found["id"]) if found else None
         if found is None or content is None:
@@ -265,6 +273,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
 
     @routes.get("/api/v1/media/metadata/<media_id>")
     async def media_metadata(media_id: str) -> Reply:
+        """The media's id, name, size and content type."""
         found = await db.read(partial(store.media, media_id=_uuid(media_id) or ""))
         if found is None:
             return fail("MediaNotFound")
@@ -273,6 +282,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
     @routes.delete("/api/v1/media/<media_id>")
     @signed_in
     async def delete_media(person: store.Person, media_id: str) -> Reply:
+        """Owner: delete media."""
         found = await db.read(partial(store.media, media_id=_uuid(media_id) or ""))
         if found is None:
             return fail("MediaNotFound")
@@ -312,7 +322,9 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         return event
 
     @routes.post("/api/v1/events/get")
+    @document_request(EventForm)
     async def get_event() -> Reply:
+        """An event with its media and chat."""
         form = await body(EventForm)
         event_id = _uuid(form.eventId if form else None)
         if event_id is None:
@@ -321,7 +333,9 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         return await event_view(event) if event is not None else fail("EventNotFound")
 
     @routes.post("/api/v1/events/range")
+    @document_request(RangeForm)
     async def events_in_range() -> Reply:
+        """Open events within a rectangle around a point."""
         form = await body(RangeForm)
         place = _place(form.coordinates) if form else None
         if (
@@ -350,8 +364,10 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         )
 
     @routes.post("/api/v1/events/create")
+    @document_request(EventForm)
     @signed_in
     async def create_event(person: store.Person) -> Reply:
+        """Create an event (one open event per owner)."""
         form = await body(EventForm)
         if form is None:
             return fail("InvalidRequestBody")
@@ -382,8 +398,10 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         return await event_view(event)
 
     @routes.post("/api/v1/events/update")
+    @document_request(EventForm)
     @signed_in
     async def update_event(person: store.Person) -> Reply:
+        """Owner: move an event (address, coordinates)."""
         form = await body(EventForm)
         if form is None:
             return fail("InvalidRequestBody")
@@ -412,8 +430,10 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         return ok()
 
     @routes.post("/api/v1/events/close")
+    @document_request(EventForm)
     @signed_in
     async def close_event(person: store.Person) -> Reply:
+        """Owner: close an event; its sockets get closeEvent/ and are closed."""
         form = await body(EventForm)
         event = await owned_event(person, form or EventForm())
         if not isinstance(event, store.Event):
@@ -425,10 +445,11 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
     @routes.post("/api/v1/events/media/add")
     @signed_in
     async def add_event_media(person: store.Person) -> Any:
+        """Owner: add media to an event (multipart `eventId`, `media`)."""
         try:
             form = await request.form
         except RequestEntityTooLarge:
-            return too_large()
+            return fail("MediaTooLarge")
         event = await owned_event(person, EventForm(eventId=form.get("eventId")))
         if not isinstance(event, store.Event):
             return event
@@ -440,8 +461,10 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         return ok(media_id)
 
     @routes.post("/api/v1/events/media/remove")
+    @document_request(EventForm)
     @signed_in
     async def remove_event_media(person: store.Person) -> Reply:
+        """Owner: remove media from an event."""
         form = await body(EventForm)
         event = await owned_event(person, form or EventForm())
         if not isinstance(event, store.Event):
@@ -456,6 +479,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
 
     @routes.get("/health")
     async def health() -> Reply:
+        """Liveness."""
         return ok("Healthy")
 
     return routes
