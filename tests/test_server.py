@@ -134,8 +134,19 @@ def test_environment_overrides_every_key_and_the_seed_names() -> None:
         "ACCESS_TOKEN_SECRET": "a" * 32,
         "REFRESH_TOKEN_SECRET": "r" * 32,
         "HEARTH_SECRETS_PASSWORD_KEY": "p" * 32,
+        "JWT_ISSUER": "vpiska",
+        "JWT_AUDIENCE": "vpiska-app",
+        "JWT_LIFETIME_DAYS": "7",
+        "LOGGING_TRACE_REQUESTS": "true",
     }
     loaded = settings.load(environ=environ)
+    assert (loaded.accounts.token_issuer, loaded.accounts.token_audience) == (
+        "vpiska",
+        "vpiska-app",
+    )
+    assert loaded.parties.token_lifetime_days == 7 and loaded.server.trace_requests is True
+    jwt_key = settings.load(environ={**environ, "ACCESS_TOKEN_SECRET": "", "JWT_KEY": "k" * 32})
+    assert jwt_key.secrets.access_token == "k" * 32
     assert (loaded.server.http_port, loaded.server.ws_port) == (9100, 9101)
     assert loaded.storage.path == "/tmp/elsewhere.db"
     assert loaded.realtime.allowed_origins == ["https://a.example", "https://b.example"]
@@ -191,3 +202,15 @@ async def test_the_server_refuses_to_start_without_secrets(tmp_path: Path) -> No
     )
     assert result.returncode == 2
     assert b"secrets.access_token must be at least 32 bytes" in result.stderr
+
+
+@pytest.mark.settings(server={"trace_requests": True})
+async def test_request_tracing_logs_one_line_per_request(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="hearth.http.trace")
+    await http.get("/health?secret=not-logged")
+    await http.post("/reg", json={})
+    lines = [record.getMessage() for record in caplog.records if record.name == "hearth.http.trace"]
+    assert [line.rsplit(" ", 1)[0] for line in lines] == ["GET /health 200", "POST /reg 400"]
+    assert all("secret" not in line for line in lines)
