@@ -8,6 +8,7 @@ they are converted to the schema's types leniently ("5" is 5).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any, TypeVar
 
@@ -17,6 +18,17 @@ from quart import Quart, request
 T = TypeVar("T")
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+# Text without control characters (C0, DEL, C1): for names, addresses, messages. SQLite
+# counts a string's length only up to a NUL, so such text would also fail length CHECKs.
+SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # a line break and a tab allowed
+
+
+def plain_text(value: str, *, multiline: bool = False) -> bool:
+    """Whether `value` has no control characters (but line breaks and tabs if `multiline`)."""
+    if multiline:
+        return _CONTROL.search(value) is None
+    return re.fullmatch(SINGLE_LINE, value) is not None
 
 
 class BodyError(Exception):

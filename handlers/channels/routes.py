@@ -28,14 +28,14 @@ from handlers.accounts import (
 )
 from handlers.channels import store
 from handlers.channels.socket import user_room
-from handlers.web import BodyError, bearer_token, read_body
+from handlers.web import SINGLE_LINE, BodyError, bearer_token, read_body
 from realtime.codec import Codec, Outgoing
 from realtime.hub import Hub
 from storage import Database
 
 Reply = tuple[Any, int]
 View = Callable[..., Awaitable[Reply]]
-Name = Annotated[str, msgspec.Meta(min_length=3, max_length=100)]
+Name = Annotated[str, msgspec.Meta(min_length=3, max_length=100, pattern=SINGLE_LINE)]
 REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
 
 

@@ -24,7 +24,7 @@ from handlers.accounts.passwords import password_problem
 from handlers.parties import store
 from handlers.parties.media import Refused
 from handlers.parties.service import Parties
-from handlers.web import BodyError, bearer_token, read_body
+from handlers.web import BodyError, bearer_token, plain_text, read_body
 
 Reply = dict[str, Any]
 View = Callable[..., Awaitable[Any]]
@@ -64,6 +64,18 @@ class RangeForm(msgspec.Struct):
     horizontalRange: float | None = None
     verticalRange: float | None = None
     coordinates: Coordinates | None = None
+
+
+def name_codes(name: str) -> list[str]:
+    if not name.strip():
+        return ["NameIsEmpty"]
+    return [] if plain_text(name) else ["NameIsInvalid"]
+
+
+def address_codes(address: str) -> list[str]:
+    if not address.strip():
+        return ["AddressIsEmpty"]
+    return [] if plain_text(address) else ["AddressIsInvalid"]
 
 
 def _uuid(text: str | None) -> str | None:
@@ -135,9 +147,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         form = await body(UserForm)
         if form is None:
             return fail("InvalidRequestBody")
-        codes = []
-        if not (form.name or "").strip():
-            codes.append("NameIsEmpty")
+        codes = name_codes(form.name or "")
         if not PHONE.fullmatch(form.phone or ""):
             codes.append("PhoneRegexInvalid")
         codes += password_codes(form)
@@ -197,9 +207,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         form = await body(UserForm)
         if form is None:
             return fail("InvalidRequestBody")
-        codes = []
-        if form.name is not None and not form.name.strip():
-            codes.append("NameIsEmpty")
+        codes = name_codes(form.name) if form.name is not None else []
         if form.phone is not None and not PHONE.fullmatch(form.phone):
             codes.append("PhoneRegexInvalid")
         if codes:
@@ -371,11 +379,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         form = await body(EventForm)
         if form is None:
             return fail("InvalidRequestBody")
-        codes = []
-        if not (form.name or "").strip():
-            codes.append("NameIsEmpty")
-        if not (form.address or "").strip():
-            codes.append("AddressIsEmpty")
+        codes = name_codes(form.name or "") + address_codes(form.address or "")
         place = _place(form.coordinates)
         if place is None:
             codes.append("CoordinatesIsEmpty")
@@ -405,9 +409,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         form = await body(EventForm)
         if form is None:
             return fail("InvalidRequestBody")
-        codes = []
-        if not (form.address or "").strip():
-            codes.append("AddressIsEmpty")
+        codes = address_codes(form.address or "")
         place = _place(form.coordinates)
         if place is None:
             codes.append("CoordinatesIsEmpty")

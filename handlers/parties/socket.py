@@ -17,6 +17,7 @@ from typing import Any
 from handlers.accounts import TokenError
 from handlers.parties import store
 from handlers.parties.service import Guest, Parties
+from handlers.web import plain_text
 from realtime.commands import CommandError, Commands, Context
 from realtime.connection import Connection
 from realtime.endpoint import Refusal
@@ -78,8 +79,10 @@ async def chat_message(ctx: Context[Parties, str]) -> None:
     guest = ctx.connection.app_state
     assert isinstance(guest, Guest)
     text = ctx.data.strip()
-    if not 1 <= len(text) <= ctx.services.settings.chat_max_length or not guest.chat.allow():
+    if not 1 <= len(text) <= ctx.services.settings.chat_max_length:
         return  # ignored, as the seed's protocol has no error frames
+    if not plain_text(text, multiline=True) or not guest.chat.allow():
+        return
     await ctx.db.write(
         partial(store.add_chat, event_id=guest.event_id, user_id=guest.person.id, message=text)
     )

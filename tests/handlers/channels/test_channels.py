@@ -89,7 +89,7 @@ async def test_workspaces_channels_and_members(http: httpx.AsyncClient) -> None:
         "Team",
         admin["id"],
     )
-    for name in ("ab", "x" * 101):
+    for name in ("ab", "x" * 101, "\u0000abc", "tab\there"):
         response = await http.post("/workspaces", json={"name": name}, headers=_bearer(admin))
         assert response.status_code == 400
     assert (await http.post("/workspaces", json={"name": "Team"})).status_code == 401

@@ -133,6 +133,7 @@ async def test_a_party(http: httpx.AsyncClient, ws_port: int) -> None:
                     "dance/now",
                     "chatMessage/   ",
                     "chatMessage/" + "x" * 2001,
+                    "chatMessage/\u0000nul",
                 ):
                     await bob_phone.socket.send_message(frame)
                 added = await http.post(
@@ -262,6 +263,8 @@ async def test_users_and_validation_codes(http: httpx.AsyncClient) -> None:
         "PasswordLengthInvalid",
         "ConfirmPasswordInvalid",
     ]
+    control = create(name="\u0000Ann", phone="9990003333")
+    assert codes(await http.post("/api/v1/users/create", json=control)) == ["NameIsInvalid"]
     made = (await http.post("/api/v1/users/create", json=create())).json()["result"]
     assert set(made) == {"id", "name", "phone", "imageId", "eventId", "accessToken"}
     assert (made["name"], made["phone"], made["imageId"], made["eventId"]) == (
