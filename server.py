@@ -34,6 +34,7 @@ from werkzeug.exceptions import HTTPException
 import settings as settings_module
 from handlers import channels, clicker, docs, garage, orders, parties
 from handlers.accounts import Accounts, PasswordHasher, TokenCodec
+from handlers.site import Site
 from realtime import quart_routes
 from realtime.endpoint import Limits
 from realtime.engineio import EngineOptions
@@ -59,16 +60,14 @@ class Running:
 
 
 @dataclass
-class Site:
-    """Everything the apps were installed into."""
+class Built:
+    """The site with every app installed, and the background tasks they need."""
 
-    http: QuartTrio
-    router: Router
-    hub: Hub
+    site: Site
     background: list[Callable[[], Awaitable[None]]]
 
 
-async def build(config: Settings, db: Database) -> Site:
+async def build(config: Settings, db: Database) -> Built:
     """Create the shared parts and install every app into them."""
     http = create_http_app(config)
     hub = Hub(max_connections_per_user=config.realtime.max_connections_per_user)
@@ -94,25 +93,6 @@ async def build(config: Settings, db: Database) -> Site:
         ),
         min_password_length=config.accounts.min_password_length,
     )
-    background = await clicker.install(
-        http=http,
-        router=router,
-        hub=hub,
-        db=db,
-        accounts=accounts,
-        limits=limits,
-        settings=config.clicker,
-        idempotency_window=config.realtime.idempotency_window,
-    )
-    background += await orders.install(
-        http=http,
-        router=router,
-        hub=hub,
-        db=db,
-        accounts=accounts,
-        limits=limits,
-        settings=config.orders,
-    )
     sio = SocketIOService(
         options=EngineOptions(
             ping_interval=config.socketio.ping_interval,
@@ -125,26 +105,25 @@ async def build(config: Settings, db: Database) -> Site:
         logger=logging.getLogger("hearth.socketio"),
         default_style=channels.ERROR_EVENTS,
     )
-    channels.install(
-        http=http, sio=sio, hub=hub, db=db, accounts=accounts, settings=config.channels
+    site = Site(http, router, hub, db, accounts, limits, sio)
+    background = await clicker.install(
+        site,
+        settings=config.clicker,
+        idempotency_window=config.realtime.idempotency_window,
     )
-    garage.install(sio=sio, db=db, settings=config.garage)
+    background += await orders.install(site, settings=config.orders)
+    channels.install(site, settings=config.channels)
+    garage.install(site, settings=config.garage)
     parties.install(
-        http=http,
-        router=router,
-        hub=hub,
-        db=db,
-        accounts=accounts,
-        limits=limits,
+        site,
         settings=config.parties,
-        data_directory=db.path.parent,
         min_password_length=config.accounts.min_password_length,
     )
     router.add(sio.engine)
     quart_routes.mount_polling(http, sio.engine, origins)
     background.append(sio.engine.run)
     quart_routes.mount(http, router)
-    return Site(http, router, hub, background)
+    return Built(site, background)
 
 
 def create_http_app(config: Settings) -> QuartTrio:
@@ -216,7 +195,8 @@ async def main(
         busy_timeout_ms=storage.busy_timeout_ms,
         worker_threads=config.server.worker_threads,
     ) as db:
-        site = await build(config, db)
+        built = await build(config, db)
+        site = built.site
         async with trio.open_nursery() as connections, trio.open_nursery() as front:
             if handle_signals:
                 front.start_soon(_stop_on_signals, stop)
@@ -249,7 +229,7 @@ async def main(
             )
             background = trio.CancelScope()
             keepalive = partial(run_keepalive, site.hub, config.realtime.ping_interval)
-            tasks: list[Callable[[], Awaitable[None]]] = [*site.background, keepalive]
+            tasks: list[Callable[[], Awaitable[None]]] = [*built.background, keepalive]
             front.start_soon(partial(_run_background, background, tasks))
             logger.info(
                 "listening http=%s:%d ws=%s:%d",

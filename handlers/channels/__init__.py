@@ -6,27 +6,20 @@ Socket.IO service (`/socket.io/`), with this app's error events.
 
 from __future__ import annotations
 
-from quart_trio import QuartTrio
-
-from handlers.accounts import Accounts, Lifetimes
+from handlers.accounts import Lifetimes
 from handlers.channels import routes, socket
-from realtime.hub import Hub
-from realtime.socketio import SocketIOService
+from handlers.site import Site
 from settings import ChannelsSettings
-from storage import Database
 
 ERROR_EVENTS = socket.error_events
 
 
-def install(
-    *,
-    http: QuartTrio,
-    sio: SocketIOService,
-    hub: Hub,
-    db: Database,
-    accounts: Accounts,
-    settings: ChannelsSettings,
-) -> None:
+def install(site: Site, *, settings: ChannelsSettings) -> None:
     lifetimes = Lifetimes(access=settings.access_token_ttl, refresh=settings.refresh_token_ttl)
-    http.register_blueprint(routes.blueprint(db, accounts, accounts.tokens, hub, lifetimes))
-    sio.register(socket.commands, socket.Channels(accounts.tokens, hub), socket.error_events)
+    accounts = site.accounts
+    site.http.register_blueprint(
+        routes.blueprint(site.db, accounts, accounts.tokens, site.hub, lifetimes)
+    )
+    site.sio.register(
+        socket.commands, socket.Channels(accounts.tokens, site.hub), socket.error_events
+    )

@@ -11,20 +11,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from quart_trio import QuartTrio
-
-from handlers.accounts import Accounts, Lifetimes
+from handlers.accounts import Lifetimes
 from handlers.clicker import routes, store
 from handlers.clicker.commands import commands
 from handlers.clicker.game import Game
 from handlers.clicker.players import Players
-from realtime.endpoint import Endpoint, Limits
+from handlers.site import Site
 from realtime.envelope import TEXTS, EnvelopeCodec
-from realtime.hub import Hub
-from realtime.router import Router
 from realtime.schedule import run_every
 from settings import ClickerSettings
-from storage import Database
 
 logger = logging.getLogger("hearth.clicker")
 
@@ -34,45 +29,32 @@ class CatalogueMissing(Exception):
 
 
 async def install(
-    *,
-    http: QuartTrio,
-    router: Router,
-    hub: Hub,
-    db: Database,
-    accounts: Accounts,
-    limits: Limits,
-    settings: ClickerSettings,
-    idempotency_window: int,
+    site: Site, *, settings: ClickerSettings, idempotency_window: int
 ) -> list[Callable[[], Awaitable[None]]]:
     """Register the clicker's routes and endpoint; return its background tasks."""
-    catalogue = await db.read(store.load_catalogue)
+    catalogue = await site.db.read(store.load_catalogue)
     if not catalogue.upgrades or len(catalogue.xp_to_reach) != 100:
         raise CatalogueMissing("the clicker catalogue is not loaded: run `python -m scripts.seed`")
     game = Game(
-        db=db,
-        hub=hub,
-        tokens=accounts.tokens,
+        db=site.db,
+        hub=site.hub,
+        tokens=site.accounts.tokens,
         catalogue=catalogue,
         players=Players(idle_eviction=settings.idle_eviction),
         idempotency_window=idempotency_window,
     )
     lifetimes = Lifetimes(access=settings.access_token_ttl, refresh=settings.refresh_token_ttl)
-    http.register_blueprint(routes.blueprint(accounts, lifetimes))
-    router.add(
-        Endpoint(
-            "/ws",
-            codec=EnvelopeCodec(),
-            texts=TEXTS,
-            commands=commands,
-            services=game,
-            db=db,
-            hub=hub,
-            limits=limits,
-            logger=logger,
-            guard=game.guard,
-            reply_room=game.reply_room,
-            on_close=game.on_close,
-        )
+    site.http.register_blueprint(routes.blueprint(site.accounts, lifetimes))
+    site.endpoint(
+        "/ws",
+        codec=EnvelopeCodec(),
+        texts=TEXTS,
+        commands=commands,
+        services=game,
+        logger=logger,
+        guard=game.guard,
+        reply_room=game.reply_room,
+        on_close=game.on_close,
     )
     return [
         partial(run_every, settings.tick_interval, game.tick),

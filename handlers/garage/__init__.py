@@ -6,14 +6,16 @@ from __future__ import annotations
 import random
 
 from handlers.garage import commands
-from realtime.socketio import SocketIOService
+from handlers.site import Site
 from settings import GarageSettings
-from storage import Database
 
 
-def install(*, sio: SocketIOService, db: Database, settings: GarageSettings) -> None:
+def install(site: Site, *, settings: GarageSettings) -> None:
     rng = random.Random(settings.drop_seed) if settings.drop_seed else random.SystemRandom()
     garage = commands.Garage(
-        db, max_grant=settings.max_currency_grant, min_version=settings.min_client_version, rng=rng
+        site.db,
+        max_grant=settings.max_currency_grant,
+        min_version=settings.min_client_version,
+        rng=rng,
     )
-    sio.register(commands.commands, garage, commands.error_events)
+    site.sio.register(commands.commands, garage, commands.error_events)

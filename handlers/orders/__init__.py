@@ -11,20 +11,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from quart_trio import QuartTrio
-
-from handlers.accounts import Accounts
 from handlers.orders import menu, routes, socket
 from handlers.orders.events import Events
 from handlers.orders.pricing import BonusRules
 from handlers.orders.service import Orders
 from handlers.orders.sync import PosSync
-from realtime.endpoint import Endpoint, Limits
-from realtime.hub import Hub
-from realtime.router import Router
+from handlers.site import Site
 from realtime.typed import TEXTS, TypedCodec
 from settings import OrdersSettings
-from storage import Database
 
 logger = logging.getLogger("hearth.orders")
 
@@ -33,25 +27,16 @@ class MenuMissing(Exception):
     """The orders catalogue has not been seeded into this database."""
 
 
-async def install(
-    *,
-    http: QuartTrio,
-    router: Router,
-    hub: Hub,
-    db: Database,
-    accounts: Accounts,
-    limits: Limits,
-    settings: OrdersSettings,
-) -> list[Callable[[], Awaitable[None]]]:
+async def install(site: Site, *, settings: OrdersSettings) -> list[Callable[[], Awaitable[None]]]:
     """Register the orders app's routes and endpoint; return its background tasks."""
-    catalogue = await db.read(menu.load)
+    catalogue = await site.db.read(menu.load)
     if not catalogue.cities or not catalogue.items:
         raise MenuMissing("the orders catalogue is not loaded: run `python -m scripts.seed`")
-    events = Events(hub)
+    events = Events(site.hub)
     syncing = settings.pos_mode != "off"
-    sync = PosSync(db, events, settings)
+    sync = PosSync(site.db, events, settings)
     orders = Orders(
-        db=db,
+        db=site.db,
         menu=catalogue,
         rules=BonusRules(
             settings.bonus_spend_percent, settings.bonus_earn_percent, settings.bonus_earn_from
@@ -60,21 +45,16 @@ async def install(
         sync_enabled=syncing,
         wake_sync=sync.wake,
     )
-    tokens = accounts.tokens
-    http.register_blueprint(routes.blueprint(orders, accounts, tokens, settings))
-    router.add(
-        Endpoint(
-            "/",
-            codec=TypedCodec(),
-            texts=TEXTS,
-            commands=socket.commands,
-            services=orders,
-            db=db,
-            hub=hub,
-            limits=limits,
-            logger=logger,
-            admit=partial(socket.admit, tokens),
-            on_open=partial(socket.greet, tokens, hub, orders),
-        )
+    tokens = site.accounts.tokens
+    site.http.register_blueprint(routes.blueprint(orders, site.accounts, tokens, settings))
+    site.endpoint(
+        "/",
+        codec=TypedCodec(),
+        texts=TEXTS,
+        commands=socket.commands,
+        services=orders,
+        logger=logger,
+        admit=partial(socket.admit, tokens),
+        on_open=partial(socket.greet, tokens, site.hub, orders),
     )
     return [sync.run] if syncing else []
