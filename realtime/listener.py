@@ -1,79 +1,219 @@
-"""The dedicated WebSocket listener: trio-websocket serving every endpoint of the router.
+"""The dedicated WebSocket listener: wsproto driven directly on Trio streams.
 
-Connections run in a nursery the caller owns, not in the listener's, so
-stopping the listener (cancel its task) stops accepting without touching the
-connections already open; the caller closes those itself (with 1001 on
-shutdown).
+No reader task and no message queue per connection: the connection's own
+read loop parses frames as it reads, answers pings inline, and hands each
+whole message up. That is the fast path every endpoint of the router is
+served on; the HTTP port serves the same endpoints through Quart.
+
+Invariants: a message over `max_message_bytes` (its bytes, text or binary)
+closes the connection with 1009; at most one task writes to a stream at a
+time; a refused handshake closes its TCP stream at once.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import struct
 from functools import partial
 
 import trio
-import trio_websocket
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    Pong,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import RemoteProtocolError
 
 from realtime.endpoint import Refusal
 from realtime.router import Router
-from realtime.transport import ConnectionClosed, Handshake, Message
+from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Message
 
 logger = logging.getLogger("hearth.realtime")
 
+HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to send its opening request
+RECEIVE_SIZE = 65536
 
-class TrioWebsocketTransport:
-    """A trio-websocket connection as a `Transport`."""
+
+class WsprotoTransport:
+    """One accepted WebSocket on a Trio stream, as a `Transport`."""
 
     pings = True
 
-    def __init__(self, socket: trio_websocket.WebSocketConnection) -> None:
-        self._socket = socket
+    def __init__(self, stream: trio.abc.Stream, ws: WSConnection, max_message_bytes: int) -> None:
+        self._stream = stream
+        self._ws = ws
+        self._max = max_message_bytes
+        self._send_lock = trio.StrictFIFOLock()
+        self._parts: list[str | bytes] = []
+        self._size = 0
+        self._closed = False  # no more frames go out
+        self._peer_gone = trio.Event()  # its close frame, or EOF, arrived
+        self._reading = False
+        self._pongs: dict[bytes, trio.Event] = {}
 
     async def receive(self) -> Message:
+        while True:
+            for event in self._ws.events():
+                message = await self._handle(event)
+                if message is not None:
+                    return message
+            await self._read()
+
+    async def _read(self) -> None:
+        if self._peer_gone.is_set():
+            raise ConnectionClosed
+        self._reading = True
         try:
-            return await self._socket.get_message()
-        except trio_websocket.ConnectionClosed:
+            data = await self._stream.receive_some(RECEIVE_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        finally:
+            self._reading = False
+        if not data:
+            self._gone()
+            raise ConnectionClosed
+        try:
+            self._ws.receive_data(bytes(data))
+        except RemoteProtocolError:
+            self._gone()
             raise ConnectionClosed from None
+
+    def _gone(self) -> None:
+        self._closed = True
+        self._peer_gone.set()
+
+    async def _handle(self, event: Event) -> Message | None:
+        if isinstance(event, (TextMessage, BytesMessage)):
+            self._size += len(event.data.encode() if isinstance(event, TextMessage) else event.data)
+            if self._size > self._max:
+                await self.close(MESSAGE_TOO_BIG, f"message over {self._max} bytes")
+                raise ConnectionClosed
+            self._parts.append(event.data)  # type: ignore[arg-type]
+            if not event.message_finished:
+                return None
+            parts, self._parts, self._size = self._parts, [], 0
+            if isinstance(event, TextMessage):
+                return parts[0] if len(parts) == 1 else "".join(parts)  # type: ignore[arg-type]
+            return parts[0] if len(parts) == 1 else b"".join(parts)  # type: ignore[arg-type]
+        if isinstance(event, Ping):
+            await self._send(event.response())
+        elif isinstance(event, Pong):
+            waiter = self._pongs.pop(bytes(event.payload), None)
+            if waiter is not None:
+                waiter.set()
+        elif isinstance(event, CloseConnection):
+            if not self._closed:
+                self._closed = True
+                await self._send(event.response())
+            self._gone()
+            raise ConnectionClosed
+        return None
+
+    async def _send(self, event: Event) -> None:
+        data = self._ws.send(event)
+        async with self._send_lock:
+            try:
+                await self._stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._closed = True
+                raise ConnectionClosed from None
 
     async def send(self, message: Message) -> None:
-        try:
-            await self._socket.send_message(message)
-        except trio_websocket.ConnectionClosed:
-            raise ConnectionClosed from None
+        if self._closed:
+            raise ConnectionClosed
+        event = (
+            TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message)
+        )
+        await self._send(event)
 
     async def ping(self) -> None:
-        try:
-            await self._socket.ping()
-        except trio_websocket.ConnectionClosed:
-            raise ConnectionClosed from None
+        payload = struct.pack("!I", random.getrandbits(32))
+        arrived = self._pongs[payload] = trio.Event()
+        await self._send(Ping(payload=payload))
+        await arrived.wait()
 
     async def close(self, code: int, reason: str) -> None:
-        await self._socket.aclose(code, reason)
+        """Send the close frame and wait (as the caller's deadline allows) for the reply."""
+        if not self._closed:
+            self._closed = True
+            try:
+                await self._send(CloseConnection(code=code, reason=reason))
+                if self._reading:  # that task's read will see the reply
+                    await self._peer_gone.wait()
+                else:
+                    while True:
+                        for event in self._ws.events():
+                            if isinstance(event, CloseConnection):
+                                raise ConnectionClosed
+                        await self._read()
+            except ConnectionClosed:
+                pass
+        await self.abort()
 
     async def abort(self) -> None:
-        # Closing under an expired deadline skips the closing handshake but
-        # still closes the TCP stream (trio-websocket closes it in a finally).
-        with trio.move_on_after(0):
-            await self._socket.aclose()
+        self._closed = True
+        await trio.aclose_forcefully(self._stream)
 
 
-def _host(request: trio_websocket.WebSocketRequest) -> list[tuple[str, str]]:
-    """The Host header, which trio-websocket (0.12) keeps apart from the others (on the
-    wsproto request event it does not expose)."""
-    host = getattr(getattr(request, "_event", None), "host", None)
-    return [("host", host)] if isinstance(host, str) else []
+async def _handshake(stream: trio.abc.Stream, ws: WSConnection) -> Request | None:
+    """Read up to the opening request; None if the client left or sent something else."""
+    with trio.move_on_after(HANDSHAKE_TIMEOUT):
+        while True:
+            for event in ws.events():
+                return event if isinstance(event, Request) else None
+            data = await stream.receive_some(RECEIVE_SIZE)
+            if not data:
+                return None
+            ws.receive_data(bytes(data))
+    return None
 
 
-async def _close_rejected(request: trio_websocket.WebSocketRequest) -> None:
-    """Close the TCP stream of a refused handshake.
-
-    trio-websocket (0.12) leaves it open, and its reader waiting, until the
-    client hangs up, which a hostile client never does; it has no public way
-    to close it, hence the private call.
-    """
-    close_stream = getattr(getattr(request, "_connection", None), "_close_stream", None)
-    if close_stream is not None:
-        await close_stream()
+async def _serve_stream(router: Router, max_message_bytes: int, stream: trio.SocketStream) -> None:
+    ws = WSConnection(ConnectionType.SERVER)
+    try:
+        request = await _handshake(stream, ws)
+        if request is None:
+            return
+        peer_host, peer_port = stream.socket.getpeername()[:2]
+        remote = f"{peer_host}:{peer_port}"
+        headers = [("host", request.host)] + [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in request.extra_headers
+        ]
+        handshake = Handshake.from_request(request.target, headers, remote)
+        admitted = await router.admit(handshake)
+        if isinstance(admitted, Refusal):
+            body = admitted.body.encode()
+            headers_out = [
+                (b"content-type", b"text/plain"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await stream.send_all(
+                ws.send(
+                    RejectConnection(
+                        status_code=admitted.status, headers=headers_out, has_body=True
+                    )
+                )
+                + ws.send(RejectData(data=body))
+            )
+            return
+        await stream.send_all(ws.send(AcceptConnection()))
+        await admitted.serve(WsprotoTransport(stream, ws, max_message_bytes), handshake)
+    except (RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass  # the client broke the handshake or left
+    except Exception:
+        logger.exception("WebSocket handler failed")
+    finally:
+        await trio.aclose_forcefully(stream)
 
 
 async def serve_listener(
@@ -85,47 +225,16 @@ async def serve_listener(
     connections: trio.Nursery,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Accept WebSockets on (host, port) until cancelled; report the bound port."""
+    """Accept WebSockets on (host, port) until cancelled; report the bound port.
 
-    async def handle(request: trio_websocket.WebSocketRequest) -> None:
-        try:
-            handshake = Handshake.from_request(
-                request.path,
-                [
-                    *_host(request),
-                    *(
-                        (name.decode("latin-1"), value.decode("latin-1"))
-                        for name, value in request.headers
-                    ),
-                ],
-                str(request.remote),
-            )
-            admitted = await router.admit(handshake)
-            if isinstance(admitted, Refusal):
-                await request.reject(admitted.status, body=admitted.body.encode())
-                await _close_rejected(request)
-                return
-            socket = await request.accept()
-            await admitted.serve(TrioWebsocketTransport(socket), handshake)
-        except (
-            trio_websocket.ConnectionClosed,
-            trio.BrokenResourceError,
-            trio.ClosedResourceError,
-        ):
-            pass  # the client left during the handshake
-        except Exception:
-            logger.exception("WebSocket handler failed")
-
-    async with trio.open_nursery() as listener:
-        server = await listener.start(
-            partial(
-                trio_websocket.serve_websocket,
-                handle,
-                host,
-                port,
-                None,
-                handler_nursery=connections,
-                max_message_size=max_message_bytes,
-            )
+    Connections run in `connections`, so cancelling this task stops accepting
+    without touching the connections already open.
+    """
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    handler = partial(_serve_stream, router, max_message_bytes)
+    async with trio.open_nursery() as listening:
+        await listening.start(
+            partial(trio.serve_listeners, handler, listeners, handler_nursery=connections)
         )
-        task_status.started(server.port)
+        task_status.started(listeners[0].socket.getsockname()[1])
+        await trio.sleep_forever()
