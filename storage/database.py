@@ -6,6 +6,14 @@ transaction is being committed wait and then share the next one (group
 commit): one fsync serves them all. Each request runs inside its own
 savepoint, so one that raises is rolled back alone and the others commit.
 
+When the storage itself fails (the disk is full, an I/O error) the callers get
+`StorageError` and nothing of theirs stands. SQLite decides how much a failed
+statement undoes: usually the whole transaction (then every request of the
+batch fails, those that had succeeded included), sometimes only the statement
+(then only its request fails). A failed COMMIT fails the whole batch. Either
+way no request is ever partly applied, and the writer goes on with the next
+batch: writes succeed again once space returns, without a restart.
+
 The statements of a transaction run on the event loop's thread: each takes
 microseconds, and running them in a worker thread made them fight the loop
 for the GIL (a 50-request transaction took 10 ms there, 1.7 ms here). Only
@@ -47,6 +55,29 @@ class StorageError(Exception):
 
     Nothing of the request was applied. The message is safe to show.
     """
+
+
+# SQLite's primary result codes for a failure of the storage rather than of the request
+# (a constraint, a bad statement): a request failing with one of them gets StorageError.
+_STORAGE_FAILURES = frozenset(
+    {
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_READONLY,
+    }
+)
+
+
+class _TransactionLost(Exception):
+    """SQLite rolled the whole transaction back while a request ran (`cause`)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 @dataclass(eq=False)
@@ -97,9 +128,12 @@ class Database:
     async def write(self, work: Work[T]) -> T:
         """Run `work(connection)` in the next group-committed transaction; return after the commit.
 
-        `work` runs in a worker thread and must only use the connection it is
-        given. If it raises, its changes are rolled back and the exception is
-        raised here; other requests in the same transaction are unaffected.
+        `work` runs on the writer's connection and must only use the connection it
+        is given. If it raises, its changes are rolled back and the exception is
+        raised here (StorageError when the storage failed under it: a full disk, an
+        I/O error); other requests in the same transaction are unaffected, unless
+        SQLite undid the whole transaction. `work` must not swallow such errors.
+        Raises StorageError when the transaction could not be committed.
         Cancelling the caller does not withdraw a request already queued.
         """
         request = _WriteRequest(work)
@@ -152,17 +186,23 @@ class Database:
                 try:
                     request.result = outcome.Value(request.work(connection))
                 except Exception as error:
+                    if not connection.in_transaction:
+                        # SQLite undid the whole transaction, the savepoints of the requests
+                        # before this one included (it does on SQLITE_FULL and I/O errors
+                        # when undoing the statement alone is not possible).
+                        raise _TransactionLost(error) from error
                     connection.execute("ROLLBACK TO request")
-                    request.result = outcome.Error(error)
+                    request.result = outcome.Error(_storage_error(error))
                 connection.execute("RELEASE request")
             await self._run_sync(connection.execute, "COMMIT")
-        except sqlite3.Error as error:
+        except (sqlite3.Error, _TransactionLost) as error:
             # The transaction itself failed (disk full, I/O error): nothing of it
             # stands, so every request in it fails, including those that "succeeded".
+            cause = error.cause if isinstance(error, _TransactionLost) else error
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-            logger.error("write transaction of %d requests failed: %s", len(batch), error)
-            failure = StorageError(f"storage unavailable: {error}")
+            logger.error("write transaction of %d requests failed: %s", len(batch), cause)
+            failure = StorageError(f"storage unavailable: {cause}")
             for request in batch:
                 request.result = outcome.Error(failure)
 
@@ -214,6 +254,18 @@ def _connect(path: Path, busy_timeout_ms: int, *, read_only: bool = False) -> sq
     if read_only:
         connection.execute("PRAGMA query_only = ON")
     return connection
+
+
+def _storage_error(error: Exception) -> Exception:
+    """What a request that raised `error` answers: StorageError when the storage failed
+    (SQLite undid only the failing statement, and the request is rolled back alone)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_FAILURES:
+        logger.error("a write failed: %s", error)
+        failure = StorageError(f"storage unavailable: {error}")
+        failure.__cause__ = error
+        return failure
+    return error
 
 
 def _checked_synchronous(value: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +135,108 @@ async def test_a_write_waits_for_another_process_holding_the_lock(tmp_path: Path
             other.execute("COMMIT")
         assert await db.read(_count) == 1
         other.close()
+
+
+# -- a full disk ---------------------------------------------------------------------------
+# `PRAGMA max_page_count` on the writer's connection makes SQLite answer SQLITE_FULL
+# ("database or disk is full") for any statement that needs a page more, as a full disk
+# does (tests/test_disk_full.py fills a real one).
+
+FULL = "storage unavailable: database or disk is full"
+_BIG_ANSWER = (
+    "INSERT INTO request_log (user_id, scope, request_id, action, response, created_at)"
+    " VALUES (1, 'test', ?, 'a', randomblob(20000), 0)"
+)
+# One statement writing several rows: SQLite keeps a statement journal for it, and on
+# SQLITE_FULL undoes that statement alone, not the transaction.
+_BIG_ANSWERS = (
+    "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3)"
+    " INSERT INTO request_log (user_id, scope, request_id, action, response, created_at)"
+    " SELECT 1, 'test', ? || i, 'a', randomblob(20000), 0 FROM n"
+)
+
+
+def _answers(connection: sqlite3.Connection) -> int:
+    count: int = connection.execute("SELECT count(*) FROM request_log").fetchone()[0]
+    return count
+
+
+async def _one_batch(db: Database, works: list[Any], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Write `works` concurrently; each one's outcome, in order. Asserts they shared one
+    transaction."""
+    batches: list[int] = []
+    original = db._transaction
+
+    async def recording(batch: list[Any]) -> None:
+        batches.append(len(batch))
+        await original(batch)
+
+    monkeypatch.setattr(db, "_transaction", recording)
+    outcomes = [""] * len(works)
+
+    async def attempt(index: int) -> None:
+        try:
+            await db.write(works[index])
+            outcomes[index] = "ok"
+        except StorageError as error:
+            outcomes[index] = str(error)
+
+    async with trio.open_nursery() as nursery:
+        for index in range(len(works)):
+            nursery.start_soon(attempt, index)
+    assert batches == [len(works)]
+    return outcomes
+
+
+@asynccontextmanager
+async def _full_database(path: Path) -> AsyncIterator[Database]:
+    """A database with user 1 whose writer cannot grow the file by a single page."""
+    async with open_database(path) as db:
+        await db.write(lambda c: _insert(1, c))
+        pages = await db.write(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
+        await db.write(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))
+        yield db
+
+
+async def test_a_full_disk_fails_the_whole_batch_and_nothing_of_it_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLITE_FULL that undoes the transaction fails every request of the batch with
+    StorageError naming the cause, the requests before it included; nothing is written."""
+    async with _full_database(tmp_path / "db.sqlite") as db:
+        small = [lambda c, v=v: _insert(v, c) for v in range(2, 7)]
+        works = [*small[:3], lambda c: c.execute(_BIG_ANSWER, ("big",)), *small[3:]]
+        assert await _one_batch(db, works, monkeypatch) == [FULL] * 6
+        assert (await db.read(_count), await db.read(_answers)) == (1, 0)
+        assert await db.read(lambda c: c.execute("PRAGMA integrity_check").fetchone()) == ("ok",)
+
+
+async def test_a_full_disk_undoing_one_statement_fails_only_its_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLITE_FULL that undoes only its statement fails only that request, with StorageError
+    (not a bare sqlite3 error, which would be answered as a bug); the others commit."""
+    async with _full_database(tmp_path / "db.sqlite") as db:
+
+        def half_then_full(connection: sqlite3.Connection) -> None:
+            _insert(100, connection)
+            connection.execute(_BIG_ANSWERS, ("many",))
+
+        works = [lambda c: _insert(2, c), half_then_full, lambda c: _insert(3, c)]
+        assert await _one_batch(db, works, monkeypatch) == ["ok", FULL, "ok"]
+        # users 1, 2 and 3; none of the half request's user and answers
+        assert (await db.read(_count), await db.read(_answers)) == (3, 0)
+
+
+async def test_writes_succeed_again_once_space_returns(tmp_path: Path) -> None:
+    """The writer task goes on after a full disk: the next write, once there is room, commits."""
+    async with _full_database(tmp_path / "db.sqlite") as db:
+
+        def big(connection: sqlite3.Connection) -> None:
+            connection.execute(_BIG_ANSWER, ("big",))
+
+        with pytest.raises(StorageError, match="database or disk is full"):
+            await db.write(big)
+        await db.write(lambda c: c.execute("PRAGMA max_page_count = 1073741823"))  # room again
+        await db.write(big)
+        assert (await db.read(_count), await db.read(_answers)) == (1, 1)
