@@ -1,16 +1,22 @@
-"""Official Socket.IO clients for the tests: the npm ones (installed from the lockfile in
-tests/socketio_clients/) and python-socketio's, driven from Trio through a thread."""
+"""Socket.IO clients for the tests: the official npm ones (installed from the lockfile in
+tests/socketio_clients/), python-socketio's (driven from Trio through a thread), and a bare
+Engine.IO 4 WebSocket for protocol edges and for many clients at once."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import queue
 import subprocess
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import socketio
 import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
 
 CLIENTS = Path(__file__).resolve().parent / "socketio_clients"
 _install_lock = threading.Lock()
@@ -72,3 +78,54 @@ class Client:
 
     async def disconnect(self) -> None:
         await trio.to_thread.run_sync(self.sio.disconnect)
+
+
+# -- a bare Engine.IO 4 WebSocket ------------------------------------------------------------
+
+PATH = "/socket.io/"
+
+
+def websocket_url(port: int) -> str:
+    return f"ws://127.0.0.1:{port}{PATH}?EIO=4&transport=websocket"
+
+
+async def open_namespace(socket: WebSocketConnection) -> dict[str, object]:
+    """Read the open packet, connect to "/" (EIO 4), return the handshake."""
+    opened = await socket.get_message()
+    assert isinstance(opened, str) and opened.startswith("0")
+    await socket.send_message("40")
+    assert str(await socket.get_message()).startswith('40{"sid":')
+    handshake: dict[str, object] = json.loads(opened[1:])
+    return handshake
+
+
+async def receive_packet(socket: WebSocketConnection, seconds: float = 5.0) -> str:
+    """The next message that is not a heartbeat (pings are answered)."""
+    with trio.fail_after(seconds):
+        while (message := await socket.get_message()) == "2":
+            await socket.send_message("3")
+    return str(message)
+
+
+class RawSocketIO:
+    """Socket.IO events with acks over a bare WebSocket (`call` waits for the ack)."""
+
+    def __init__(self, socket: WebSocketConnection) -> None:
+        self.socket = socket
+        self._acks = itertools.count(1)
+
+    async def call(self, event: str, data: Any, seconds: float = 10.0) -> Any:
+        """Emit `event` with an ack id; return the ack's data (other events are skipped)."""
+        ack = f"43{next(self._acks)}["
+        await self.socket.send_message(f"42{ack[2:-1]}{json.dumps([event, data])}")
+        while not (packet := await receive_packet(self.socket, seconds)).startswith(ack):
+            pass
+        return json.loads(packet[len(ack) - 1 :])[0]
+
+
+@asynccontextmanager
+async def raw_socketio(port: int) -> AsyncIterator[RawSocketIO]:
+    """A Socket.IO client connected to "/" over a bare WebSocket."""
+    async with open_websocket_url(websocket_url(port)) as socket:
+        await open_namespace(socket)
+        yield RawSocketIO(socket)
