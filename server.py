@@ -45,9 +45,10 @@ from realtime.router import OriginPolicy, Router
 from realtime.socketio import SocketIOService
 from realtime.transport import GOING_AWAY
 from settings import Settings
-from storage import Database, open_database
+from storage import Database, StorageError, open_database
 
 logger = logging.getLogger("hearth")
+STORAGE_UNAVAILABLE = "storage unavailable, try again"  # the 503's message (REST)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,14 @@ def create_http_app(config: Settings) -> QuartTrio:
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Any:
         return jsonify({"error": error.name, "message": error.description}), error.code
+
+    @app.errorhandler(StorageError)
+    async def storage_unavailable(error: StorageError) -> Any:
+        # The database could not take the write (disk full, I/O error): nothing of the
+        # request was applied. A documented 503 the client may retry, not a 500 and a bug.
+        logger.warning("%s %s: %s", request.method, request.path, error)
+        body = {"error": "Service Unavailable", "message": STORAGE_UNAVAILABLE}
+        return jsonify(body), 503, {"Retry-After": "1"}
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Any:

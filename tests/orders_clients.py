@@ -8,7 +8,7 @@ import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from typing import Any
 
 import bcrypt
@@ -52,7 +52,7 @@ async def customer(http: httpx.AsyncClient, telegram_id: int) -> tuple[str, dict
 
 def make_staff(database: str, email: str, role: str, cities: tuple[int, ...] = ()) -> int:
     hashed = bcrypt.hashpw(b"staff password", bcrypt.gensalt(4)).decode()
-    with sqlite3.connect(database) as connection:
+    with closing(sqlite3.connect(database)) as connection, connection:
         user_id: int = connection.execute(
             "INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, 0)"
             " RETURNING id",
@@ -76,7 +76,7 @@ async def staff_token(http: httpx.AsyncClient, email: str) -> str:
 
 def grant_bonuses(database: str, user_id: int, amount: int) -> None:
     """Credit bonuses as the ledger would (balance and ledger stay equal)."""
-    with sqlite3.connect(database) as connection:
+    with closing(sqlite3.connect(database)) as connection, connection:
         balance = connection.execute(
             "INSERT INTO bonus_accounts (user_id, balance) VALUES (?, ?) ON CONFLICT (user_id)"
             " DO UPDATE SET balance = balance + excluded.balance RETURNING balance",
@@ -91,7 +91,7 @@ def grant_bonuses(database: str, user_id: int, amount: int) -> None:
 
 def ledger_matches(database: str) -> bool:
     """Every balance equals the sum of its ledger, and none is negative."""
-    with sqlite3.connect(database) as connection:
+    with closing(sqlite3.connect(database)) as connection, connection:
         rows = connection.execute(
             "SELECT a.balance, coalesce(sum(CASE WHEN l.type IN ('earned', 'refunded')"
             " THEN l.amount ELSE -l.amount END), 0) FROM bonus_accounts AS a"

@@ -6,7 +6,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 _LISTENING = re.compile(r"listening http=\S+:(\d+) ws=\S+:(\d+)")
 
 
-def write_config(directory: Path, extra: str = "") -> Path:
-    """A config overlay for a child server: ports 0, its own database, cheap bcrypt; `extra`
-    is more TOML (sections not named above)."""
+def write_config(directory: Path, extra: str = "", database: Path | None = None) -> Path:
+    """A config overlay for a child server: ports 0, its own database (`directory`/hearth.db
+    unless given), cheap bcrypt; `extra` is more TOML (sections not named above)."""
     path = directory / "test-config.toml"
+    database = database or directory / "hearth.db"
     secrets = "\n".join(f'{key} = "{value}"' for key, value in TEST_SECRETS.items())
     path.write_text(
-        f'[server]\nhttp_port = 0\nws_port = 0\n\n[storage]\npath = "{directory / "hearth.db"}"\n\n'
+        f'[server]\nhttp_port = 0\nws_port = 0\n\n[storage]\npath = "{database}"\n\n'
         f"[secrets]\n{secrets}\n\n[accounts]\nbcrypt_cost = 4\n\n{extra}",
         encoding="utf-8",
     )
@@ -48,11 +49,12 @@ class ServerProcess:
 
 
 @asynccontextmanager
-async def server_process(config: Path) -> AsyncIterator[ServerProcess]:
-    """Start `python server.py --config config`; yield once it listens; kill it on exit."""
+async def server_process(config: Path, wrapper: Sequence[str] = ()) -> AsyncIterator[ServerProcess]:
+    """Start `python server.py --config config` (as the arguments of the command `wrapper`,
+    if given); yield once it listens; kill it on exit."""
     async with trio.open_nursery() as nursery:
         process = await trio.lowlevel.open_process(
-            [sys.executable, str(ROOT / "server.py"), "--config", str(config)],
+            [*wrapper, sys.executable, str(ROOT / "server.py"), "--config", str(config)],
             cwd=ROOT,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,

@@ -62,8 +62,19 @@ class Accounts:
         self.tokens = tokens
         self._min_password_length = min_password_length
 
-    async def register_email(self, email: str, password: str) -> int:
-        """Create a user; raises AccountError (policy) or EmailTaken."""
+    async def register_email(
+        self,
+        email: str,
+        password: str,
+        lifetimes: Lifetimes,
+        claims_for: Callable[[int], Mapping[str, Any]] | None = None,
+    ) -> tuple[int, TokenPair]:
+        """Create a user and its first token pair (with `claims_for(user)`); raises
+        AccountError (policy) or EmailTaken.
+
+        The user and its refresh family are one transaction: a write that fails (a full
+        disk) leaves no account behind that its client was told was not created.
+        """
         address = _normal_email(email)
         if address is None:
             raise AccountError("invalid email")
@@ -72,18 +83,22 @@ class Accounts:
             raise AccountError(problem)
         hashed = await self.hasher.hash(password)
 
-        def insert(connection: sqlite3.Connection) -> int | None:
+        def insert(connection: sqlite3.Connection) -> tuple[int, TokenPair] | None:
             cursor = connection.execute(
                 "INSERT INTO users (email, password_hash, created_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (email) DO NOTHING",
                 (address, hashed, int(time.time())),
             )
-            return cursor.lastrowid if cursor.rowcount == 1 else None
+            if cursor.rowcount != 1 or cursor.lastrowid is None:
+                return None
+            user_id = cursor.lastrowid
+            claims = claims_for(user_id) if claims_for is not None else None
+            return user_id, self._start_family(connection, user_id, lifetimes, claims)
 
-        user_id = await self.db.write(insert)
-        if user_id is None:
+        created = await self.db.write(insert)
+        if created is None:
             raise EmailTaken("this user already exist")
-        return user_id
+        return created
 
     async def login_email(self, email: str, password: str) -> int | None:
         """The user id for these credentials, or None (same time either way)."""
@@ -103,20 +118,27 @@ class Accounts:
         self, user_id: int, lifetimes: Lifetimes, claims: Mapping[str, Any] | None = None
     ) -> TokenPair:
         """Start a refresh family for `user_id` and return its first pair."""
+        return await self.db.write(
+            lambda connection: self._start_family(connection, user_id, lifetimes, claims)
+        )
+
+    def _start_family(
+        self,
+        connection: sqlite3.Connection,
+        user_id: int,
+        lifetimes: Lifetimes,
+        claims: Mapping[str, Any] | None,
+    ) -> TokenPair:
         access = self.tokens.issue("access", user_id, lifetimes.access, claims)
         refresh = self.tokens.issue("refresh", user_id, lifetimes.refresh, claims)
-
-        def start_family(connection: sqlite3.Connection) -> None:
-            family = connection.execute(
-                "INSERT INTO refresh_families (user_id, created_at) VALUES (?, ?)",
-                (user_id, int(time.time())),
-            ).lastrowid
-            connection.execute(
-                "INSERT INTO refresh_tokens (jti, family_id, expires_at) VALUES (?, ?, ?)",
-                (refresh.jti, family, refresh.expires_at),
-            )
-
-        await self.db.write(start_family)
+        family = connection.execute(
+            "INSERT INTO refresh_families (user_id, created_at) VALUES (?, ?)",
+            (user_id, int(time.time())),
+        ).lastrowid
+        connection.execute(
+            "INSERT INTO refresh_tokens (jti, family_id, expires_at) VALUES (?, ?, ?)",
+            (refresh.jti, family, refresh.expires_at),
+        )
         return TokenPair(access.token, refresh.token)
 
     async def refresh(

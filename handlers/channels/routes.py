@@ -93,11 +93,12 @@ def blueprint(
 
         return checked
 
-    async def user_answer(user_id: int, email: str, status: int) -> Reply:
-        claims = {"userId": user_id, "email": email}
-        pair = await accounts.issue_pair(user_id, lifetimes, claims)
+    def user_answer(user_id: int, email: str, pair: TokenPair, status: int) -> Reply:
         user = {"id": user_id, "email": email, **_tokens(pair)}
         return {"user": user}, status
+
+    def claims(user_id: int, email: str) -> dict[str, Any]:
+        return {"userId": user_id, "email": email}
 
     @routes.post("/signup")
     @document_request(SignUp)
@@ -105,14 +106,17 @@ def blueprint(
         """Create an account: {user: {id, email, accessToken, refreshToken}}."""
         try:
             given = (await read_body(SignUp)).user
-            user_id = await accounts.register_email(given.email, given.password)
+            email = given.email.strip()
+            user_id, pair = await accounts.register_email(
+                email, given.password, lifetimes, lambda user_id: claims(user_id, email)
+            )
         except BodyError:
             return error(400, "user.email and user.password are required")
         except EmailTaken:
             return error(400, "Email is already taken")
         except AccountError as refusal:
             return error(400, refusal.message)
-        return await user_answer(user_id, given.email.strip(), 201)
+        return user_answer(user_id, email, pair, 201)
 
     @routes.post("/signin")
     @document_request(SignIn)
@@ -125,7 +129,9 @@ def blueprint(
         user_id = await accounts.login_email(given.email, given.password)
         if user_id is None:
             return error(401, "Email or password are invalid")
-        return await user_answer(user_id, given.email.strip(), 200)
+        email = given.email.strip()
+        pair = await accounts.issue_pair(user_id, lifetimes, claims(user_id, email))
+        return user_answer(user_id, email, pair, 200)
 
     @routes.post("/refresh_token")
     @document_request(TokenPairBody)

@@ -285,8 +285,12 @@ class Game:
         self.players.evict_idle()
         before = int(time.time()) - self.idempotency_window
         prune = partial(request_log.prune, before=before, limit=PRUNE_CHUNK)
-        while await self.db.write(prune) == PRUNE_CHUNK:
-            pass
+        try:
+            while await self.db.write(prune) == PRUNE_CHUNK:
+                pass
+        except StorageError as error:
+            # A full disk must not end the sweep, and with it the server: try next time.
+            logger.warning("request log not pruned: %s", error)
 
 
 def _passive_frame(snapshot: dict[str, Any], codec: Codec) -> Message:

@@ -51,12 +51,12 @@ def blueprint(accounts: Accounts, lifetimes: Lifetimes) -> Blueprint:
         if given is None:
             return _failure("2", "not enough data", 400)
         try:
-            user_id = await accounts.register_email(given.email, given.password)
+            _, pair = await accounts.register_email(given.email, given.password, lifetimes, _claims)
         except EmailTaken:
             return _failure("3", "this user already exist", 409)
         except AccountError as refusal:
             return _failure("2", refusal.message, 400)
-        return _tokens(await accounts.issue_pair(user_id, lifetimes, _claims(user_id)))
+        return _tokens(pair)
 
     @routes.post("/auth")
     @document_request(Credentials)

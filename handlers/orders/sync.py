@@ -26,7 +26,7 @@ import trio
 from handlers.orders import store
 from handlers.orders.events import Events
 from settings import OrdersSettings
-from storage import Database
+from storage import Database, StorageError
 
 logger = logging.getLogger("hearth.orders")
 
@@ -125,7 +125,9 @@ class PosSync:
     async def _attempt(self, pos: Pos, job: store.Job) -> None:
         try:
             await self._try(pos, job)
-        except Exception:  # storage trouble or a bug: the job stays pending
+        except StorageError as error:  # e.g. a full disk: the job stays pending
+            logger.warning("POS sync of order %d not recorded: %s", job.order_id, error)
+        except Exception:  # a bug: the job stays pending
             logger.exception("POS sync of order %d failed to run", job.order_id)
         finally:
             self._in_flight.discard(job.id)

@@ -8,11 +8,14 @@ everything passed, so a refused or interrupted upload leaves nothing behind.
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from pathlib import Path
 
 import trio
+
+from storage import StorageError
 
 # The first bytes each accepted type starts with (offset, bytes).
 SIGNATURES: dict[str, list[tuple[int, bytes]]] = {
@@ -40,7 +43,8 @@ class MediaStore:
         return self.directory / media_id
 
     async def save(self, content: bytes, content_type: str) -> str:
-        """Keep `content` under a new id and return it; raises Refused."""
+        """Keep `content` under a new id and return it; raises Refused, and StorageError
+        when the disk is full (nothing is left behind)."""
         content_type = content_type.split(";")[0].strip().lower()
         if content_type not in self._allowed:
             raise Refused(f"content type {content_type!r} is not accepted")
@@ -51,7 +55,12 @@ class MediaStore:
         ):
             raise Refused(f"the content is not {content_type}")
         media_id = str(uuid.uuid4())
-        await trio.to_thread.run_sync(self._write, media_id, content)
+        try:
+            await trio.to_thread.run_sync(self._write, media_id, content)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):  # the disk is full: a 503, no bug
+                raise StorageError(f"storage unavailable: {error.strerror}") from error
+            raise
         return media_id
 
     def _write(self, media_id: str, content: bytes) -> None:

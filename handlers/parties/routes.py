@@ -25,6 +25,7 @@ from handlers.parties import store
 from handlers.parties.media import Refused
 from handlers.parties.service import Parties
 from handlers.web import BodyError, bearer_token, plain_text, read_body
+from storage import StorageError
 
 Reply = dict[str, Any]
 View = Callable[..., Awaitable[Any]]
@@ -239,16 +240,20 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
                 if len(content) <= parties.settings.max_media_bytes
                 else "MediaTooLarge"
             )
-        await db.write(
-            partial(
-                store.add_media,
-                media_id=media_id,
-                owner_id=person.id,
-                name=(upload.filename or media_id)[:200],
-                content_type=upload.mimetype,
-                size=len(content),
+        try:
+            await db.write(
+                partial(
+                    store.add_media,
+                    media_id=media_id,
+                    owner_id=person.id,
+                    name=(upload.filename or media_id)[:200],
+                    content_type=upload.mimetype,
+                    size=len(content),
+                )
             )
-        )
+        except StorageError:
+            await parties.media.delete(media_id)  # a file without its row would be left over
+            raise
         return media_id
 
     @routes.post("/api/v1/users/media/set")
