@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_SECRETS := data/dev-secrets.toml
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench soak clean
 
 # The virtualenv, reinstalled whenever the project's dependencies change.
 $(STAMP): pyproject.toml constraints.txt
@@ -33,6 +33,10 @@ lint: $(STAMP)
 # The performance record (scripts/bench): Hearth against its peers, as ratios.
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench
+
+# Crash consistency, the long run (tests/crash.py): >= 25 kill -9 restarts, >= 1,000 purchases.
+soak: $(STAMP)
+	$(BIN)/python -m scripts.soak
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
