@@ -26,6 +26,7 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.protocol import ws_stream
 from hypercorn.trio import serve as hypercorn_serve
 from quart import g, jsonify, request
 from quart_trio import QuartTrio
@@ -168,6 +169,35 @@ def trace_requests(app: QuartTrio) -> None:
         elapsed = (time.perf_counter() - g.started) * 1000
         trace.info("%s %s %d %.1fms", request.method, request.path, response.status_code, elapsed)
         return response
+
+
+class _WebsocketBuffer(ws_stream.WebsocketBuffer):
+    """Hypercorn's buffer for an incoming WebSocket message, made to forget one that ran
+    over the size limit.
+
+    Hypercorn 0.18 answers such a message with close 1009 but keeps it in the buffer, and
+    goes on reading: the client's next frames extend it, and a text frame after binary
+    ones (or the other way round) raises TypeError, which Hypercorn lets end the whole
+    server (found by tests/realtime/test_hostile_input.py). Once over the limit the
+    connection is closing: every later frame is refused the same way, never buffered.
+    """
+
+    def __init__(self, max_length: int) -> None:
+        super().__init__(max_length)
+        self._over = False
+
+    def extend(self, event: Any) -> None:
+        if self._over:
+            raise ws_stream.FrameTooLargeError()
+        try:
+            super().extend(event)
+        except ws_stream.FrameTooLargeError:
+            self._over = True
+            self.clear()
+            raise
+
+
+ws_stream.WebsocketBuffer = _WebsocketBuffer  # type: ignore[misc]  # what WSStream creates
 
 
 def hypercorn_config(config: Settings) -> HypercornConfig:

@@ -142,6 +142,32 @@ async def test_oversize_frames_close_with_1009_and_spare_the_others(
         assert await other.request("cook") == {"dishes": 1, "xp": 1}
 
 
+@pytest.mark.parametrize(
+    ("oversize", "then"),
+    [(b"\xff" * 70_000, "{}"), ("x" * 70_000, b"{}"), ("x" * 70_000, "{}")],
+    ids=["bytes-then-text", "text-then-bytes", "text-then-text"],
+)
+async def test_frames_after_an_oversize_message_close_it_and_the_server_serves_on(
+    http: httpx.AsyncClient, ws_port: int, oversize: str | bytes, then: str | bytes
+) -> None:
+    """The client sends on before it sees the 1009: nothing of that reaches anyone.
+
+    (Hypercorn kept the oversize message and appended the next frames to it: a text frame
+    after binary ones ended the whole server.)"""
+    tokens = await register(http)
+    async with connect(ws_port, tokens["access_token"]) as other:
+        async with connect(ws_port, tokens["access_token"], session=False) as player:
+            await player.socket.send_message(oversize)
+            await player.socket.send_message(then)
+            with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
+                while True:
+                    await player.socket.get_message()
+            assert close_code(closed.value) == 1009
+        assert (await other.request("level_check"))["current_rank"] == 0
+    async with connect(ws_port, tokens["access_token"]) as fresh:
+        assert (await fresh.request("level_check"))["current_rank"] == 0
+
+
 async def test_a_failing_handler_answers_internal_error_and_the_connection_goes_on(
     http: httpx.AsyncClient,
     config: settings.Settings,
