@@ -238,18 +238,37 @@ SNAPSHOT = (
 )
 
 
-def _namespaces_allowed(directory: Path) -> bool:
+UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c"]
+
+
+def nsenter(pid: int) -> list[str]:
+    """A command prefix that runs inside the namespaces of process `pid`."""
+    return ["nsenter", "--target", str(pid), "--user", "--mount", "--preserve-credentials"]
+
+
+async def _namespaces_allowed(directory: Path) -> bool:
+    """Whether this test's whole mechanism works here: a tmpfs in new namespaces, entered."""
     if shutil.which("unshare") is None or shutil.which("nsenter") is None:
         return False
     probe = directory / "probe"
     probe.mkdir()
-    command = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c"]
-    result = subprocess.run(
-        [*command, 'mount -t tmpfs -o size=1m tmpfs "$1"', "sh", str(probe)],
-        capture_output=True,
-        check=False,
-    )
-    return result.returncode == 0
+    mounted = 'mount -t tmpfs -o size=1m tmpfs "$1" && touch "$1/here" && exec sleep 30'
+    process = await trio.lowlevel.open_process([*UNSHARE, mounted, "sh", str(probe)])
+    try:
+        with trio.move_on_after(5):
+            while process.poll() is None:  # wait for the mount, or the failure
+                entered = await trio.run_process(
+                    [*nsenter(process.pid), "test", "-e", f"{probe}/here"],
+                    check=False,
+                    stderr=subprocess.DEVNULL,
+                )
+                if entered.returncode == 0:
+                    return True
+                await trio.sleep(0.05)
+        return False
+    finally:
+        process.kill()
+        await process.wait()
 
 
 @pytest.mark.timeout(90)
@@ -261,7 +280,7 @@ async def test_a_full_disk_refuses_every_write_cleanly_and_recovers(tmp_path: Pa
     every write is stored; the server never restarts, logs no traceback, and stops on
     SIGTERM with status 0. Each check reads a consistent copy made with SQLite's backup
     API inside the server's namespace."""
-    if not _namespaces_allowed(tmp_path):
+    if not await _namespaces_allowed(tmp_path):
         pytest.skip("user and mount namespaces are not allowed here (unshare)")
     extra = (
         f"[realtime]\nrate_per_second = 1e6\nrate_burst = 1000000\nidempotency_window = 1\n\n"
@@ -287,8 +306,7 @@ async def test_a_full_disk_refuses_every_write_cleanly_and_recovers(tmp_path: Pa
     disk.mkdir()
     (tmp_path / "on-disk").mkdir()
     config = write_config(tmp_path / "on-disk", extra, database=disk / "hearth.db")
-    wrapper = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c"]
-    wrapper += [ON_TMPFS.format(size=TMPFS), "sh", str(disk), str(moving)]
+    wrapper = [*UNSHARE, ON_TMPFS.format(size=TMPFS), "sh", str(disk), str(moving)]
     async with server_process(config, wrapper) as child:
         ports = (child.http_port, child.ws_port)
         pid = child.process.pid
@@ -309,9 +327,8 @@ async def test_a_full_disk_refuses_every_write_cleanly_and_recovers(tmp_path: Pa
 
         async def look() -> tuple[Path, set[str]]:
             copy = tmp_path / f"snapshot-{next(snapshots)}.db"
-            enter = ["nsenter", "--target", str(pid), "--user", "--mount"]
             command = [sys.executable, "-c", SNAPSHOT, str(disk / "hearth.db"), str(copy)]
-            await trio.run_process([*enter, *command])
+            await trio.run_process([*nsenter(pid), *command])
             return copy, set(os.listdir(seen / "media"))
 
         async def sweep_failed() -> None:
