@@ -38,6 +38,8 @@ _ids = itertools.count(1)
 
 # Seconds an aborted connection's close frame may take before the socket is dropped.
 ABORT_GRACE = 0.5
+# The most queued frames the pump sends in one go.
+PUMP_BATCH = 64
 
 
 class Connection:
@@ -147,7 +149,16 @@ class Connection:
     async def _pump(self) -> None:
         try:
             async for frame in self._outbox:
-                await self.transport.send(frame)
+                # What else is queued already goes out with it, as one write where the
+                # transport can: a burst of pushes (a join storm, a busy room) then
+                # costs the pump one send, and the outbox drains as fast as it fills.
+                batch = [frame]
+                while len(batch) < PUMP_BATCH:
+                    try:
+                        batch.append(self._outbox.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                await self.transport.send(*batch)
         except ConnectionClosed:
             # The peer is gone: stop reading too.
             if self._session_scope is not None:

@@ -138,10 +138,11 @@ class EngineSession:
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise ConnectionClosed from None
 
-    async def send(self, message: Message) -> None:
-        if isinstance(message, bytes):
+    async def send(self, *messages: Message) -> None:
+        texts = [message for message in messages if isinstance(message, str)]
+        if len(texts) < len(messages):
             raise ValueError("Hearth sends no binary Engine.IO messages")
-        await self.emit(MESSAGE + message)
+        await self.emit(*(MESSAGE + text for text in texts))
 
     async def ping(self) -> None:
         raise NotImplementedError("Engine.IO has its own heartbeat")
@@ -174,20 +175,21 @@ class EngineSession:
         self._poll_ready.set()
         self._poll_room.set()
 
-    async def emit(self, packet: str) -> None:
-        """Send one Engine.IO packet by the current transport."""
+    async def emit(self, *packets: str) -> None:
+        """Send Engine.IO packets, in order, by the current transport."""
         if self.closed.is_set():
             raise ConnectionClosed
         if self.socket is not None:
-            await self.socket.send(packet)
+            await self.socket.send(*packets)
             return
-        while len(self._polled) >= POLLING_BACKLOG:  # the client is not polling
-            self._poll_room = trio.Event()
-            await self._poll_room.wait()
-            if self.closed.is_set():
-                raise ConnectionClosed
-        self._polled.append(packet)
-        self._poll_ready.set()
+        for packet in packets:
+            while len(self._polled) >= POLLING_BACKLOG:  # the client is not polling
+                self._poll_room = trio.Event()
+                await self._poll_room.wait()
+                if self.closed.is_set():
+                    raise ConnectionClosed
+            self._polled.append(packet)
+            self._poll_ready.set()
 
     async def poll(self) -> list[str]:
         """The packets for a polling GET, waiting until there is one (or the session ends)."""

@@ -118,8 +118,8 @@ class WsprotoTransport:
             raise ConnectionClosed
         return None
 
-    async def _send(self, event: Event) -> None:
-        data = self._ws.send(event)
+    async def _send(self, *events: Event) -> None:
+        data = b"".join(self._ws.send(event) for event in events)
         async with self._send_lock:
             try:
                 await self._stream.send_all(data)
@@ -127,13 +127,17 @@ class WsprotoTransport:
                 self._closed = True
                 raise ConnectionClosed from None
 
-    async def send(self, message: Message) -> None:
+    async def send(self, *messages: Message) -> None:
         if self._closed:
             raise ConnectionClosed
-        event = (
-            TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message)
+        await self._send(
+            *(
+                TextMessage(data=message)
+                if isinstance(message, str)
+                else BytesMessage(data=message)
+                for message in messages
+            )
         )
-        await self._send(event)
 
     async def ping(self) -> None:
         payload = struct.pack("!I", random.getrandbits(32))

@@ -38,8 +38,9 @@ class QuartTransport:
         message = await self._socket.receive()
         return b"" if message is None else message  # Quart gives None for an empty binary frame
 
-    async def send(self, message: Message) -> None:
-        await self._socket.send(message)
+    async def send(self, *messages: Message) -> None:
+        for message in messages:
+            await self._socket.send(message)
 
     async def ping(self) -> None:
         raise NotImplementedError("Hypercorn pings these sockets itself")

@@ -124,8 +124,8 @@ class SocketIOTransport:
         if self.engine.eio == 4:
             await self.engine.send(CONNECT + _encode({"sid": self.sid}).decode())
 
-    async def send(self, message: Message) -> None:
-        await self.engine.send(message)
+    async def send(self, *messages: Message) -> None:
+        await self.engine.send(*messages)
 
     async def ping(self) -> None:
         raise NotImplementedError("Engine.IO has its own heartbeat")

@@ -35,8 +35,9 @@ class Transport(Protocol):
         """The next message; raises ConnectionClosed when there is none to come."""
         ...
 
-    async def send(self, message: Message) -> None:
-        """Send one message; raises ConnectionClosed if the socket is closed."""
+    async def send(self, *messages: Message) -> None:
+        """Send these messages in order (as one write where the transport can); raises
+        ConnectionClosed if the socket is closed."""
         ...
 
     async def ping(self) -> None:

@@ -1,27 +1,34 @@
-"""The peers Hearth is measured against: WebSocket echo servers doing the bare minimum.
+"""The Python peers Hearth is measured against: servers doing the bare minimum.
 
-    python -m scripts.bench.peers trio-websocket|websockets
+    python -m scripts.bench.peers websockets-echo | websockets-broadcast
+        | trio-websocket-echo | python-socketio-echo
 
-Each listens on 127.0.0.1 on a free port, prints `listening <port>` and echoes
-every message back until killed.
+Each listens on 127.0.0.1 on a free port, prints `listening <port>` and serves until
+killed: echo sends every message straight back, broadcast sends it to every client,
+python-socketio (ASGI, on uvicorn) answers an `echo` event's ack with its data.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
+from collections.abc import Callable
+from typing import Any
 
+import socketio
 import trio
 import trio_websocket
+import uvicorn
 import websockets.asyncio.server
 
 
 async def _trio_websocket_echo() -> None:
     async def echo(request: trio_websocket.WebSocketRequest) -> None:
-        socket = await request.accept()
+        connection = await request.accept()
         try:
             while True:
-                await socket.send_message(await socket.get_message())
+                await connection.send_message(await connection.get_message())
         except trio_websocket.ConnectionClosed:
             pass
 
@@ -30,20 +37,46 @@ async def _trio_websocket_echo() -> None:
         print(f"listening {server.port}", flush=True)
 
 
-async def _websockets_echo() -> None:
-    async def echo(socket: websockets.asyncio.server.ServerConnection) -> None:
-        async for message in socket:
-            await socket.send(message)
+async def _websockets(broadcast: bool) -> None:
+    clients: set[websockets.asyncio.server.ServerConnection] = set()
 
-    async with websockets.asyncio.server.serve(echo, "127.0.0.1", 0, compression=None) as server:
+    async def serve(connection: websockets.asyncio.server.ServerConnection) -> None:
+        clients.add(connection)
+        try:
+            async for message in connection:
+                if broadcast:
+                    websockets.asyncio.server.broadcast(clients, message)
+                else:
+                    await connection.send(message)
+        finally:
+            clients.discard(connection)
+
+    async with websockets.asyncio.server.serve(serve, "127.0.0.1", 0, compression=None) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         print(f"listening {port}", flush=True)
         await asyncio.Future()
 
 
-PEERS = {
-    "trio-websocket": lambda: trio.run(_trio_websocket_echo),
-    "websockets": lambda: asyncio.run(_websockets_echo()),
+def _python_socketio_echo() -> None:
+    sio = socketio.AsyncServer(async_mode="asgi", transports=["websocket"])
+
+    async def echo(sid: str, data: Any) -> Any:
+        return data
+
+    sio.on("echo", echo)
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    print(f"listening {listening.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(socketio.ASGIApp(sio), log_level="warning", ws="websockets-sansio")
+    asyncio.run(uvicorn.Server(config).serve(sockets=[listening]))
+
+
+PEERS: dict[str, Callable[[], None]] = {
+    "websockets-echo": lambda: asyncio.run(_websockets(broadcast=False)),
+    "websockets-broadcast": lambda: asyncio.run(_websockets(broadcast=True)),
+    "trio-websocket-echo": lambda: trio.run(_trio_websocket_echo),
+    "python-socketio-echo": _python_socketio_echo,
 }
 
 if __name__ == "__main__":

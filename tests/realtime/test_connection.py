@@ -24,6 +24,7 @@ class FakeTransport:
     def __init__(self, *, reading: bool) -> None:
         self.reading = reading
         self.sent: list[Message] = []
+        self.writes: list[int] = []  # messages per send call
         self.closed_with: tuple[int, str] | None = None
         self.aborted = False
         self._inbox_in, self._inbox = trio.open_memory_channel[Message](10)
@@ -34,10 +35,11 @@ class FakeTransport:
         except trio.EndOfChannel:
             raise ConnectionClosed from None
 
-    async def send(self, message: Message) -> None:
+    async def send(self, *messages: Message) -> None:
         if not self.reading:
             await trio.sleep_forever()
-        self.sent.append(message)
+        self.sent.extend(messages)
+        self.writes.append(len(messages))
 
     async def ping(self) -> None:
         raise NotImplementedError
@@ -90,6 +92,23 @@ async def test_a_slow_consumer_is_dropped_and_the_others_get_everything(
         healthy.close()
         await trio.testing.wait_all_tasks_blocked()
     assert healthy_transport.closed_with == (1000, "")
+
+
+async def test_frames_queued_together_go_out_in_one_write_in_order() -> None:
+    transport = FakeTransport(reading=True)
+    connection = _connection(transport, outbox=8)
+    codec: Any = connection.codec
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connection.run, _idle)
+        await trio.testing.wait_all_tasks_blocked()
+        for n in range(5):  # no checkpoint between them: the pump finds all five queued
+            connection.push(codec.encode_push("burst", {"n": n}))
+        await trio.testing.wait_all_tasks_blocked()
+        connection.push(codec.encode_push("later", {}))
+        await trio.testing.wait_all_tasks_blocked()
+        connection.close()
+    assert transport.writes == [5, 1]
+    assert [str(frame).count(f'"n":{n}') for n, frame in enumerate(transport.sent[:5])] == [1] * 5
 
 
 async def test_close_sends_what_is_queued_first() -> None:
