@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 import trio
+import wsproto.events
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
 import settings
-from tests.clients import close_code, connect, prepare_player, register, user_id_of
+from tests.clients import (
+    RawWebSocket,
+    close_code,
+    connect,
+    prepare_player,
+    raw_websocket,
+    register,
+    user_id_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,3 +87,55 @@ async def test_connections_per_user_are_capped(
         assert close_code(closed.value) == 1008
         await first.receive()  # second's session answer
         assert await second.request("cook") == {"dishes": 1, "xp": 1}
+
+
+def _request_of_size(token: str, size: int, pad: str, request_type: str = "cook") -> str:
+    """A clicker request of exactly `size` UTF-8 bytes: padded with as many `pad`
+    characters as fit, then with spaces."""
+    frame = {"message_type": "request", "request_id": "big", "request_type": request_type}
+    bare = json.dumps({**frame, "data": {"token": token}, "pad": ""}, ensure_ascii=False)
+    room = size - len(bare.encode())
+    padding = pad * (room // len(pad.encode()))
+    text = json.dumps({**frame, "data": {"token": token}, "pad": padding}, ensure_ascii=False)
+    text += " " * (size - len(text.encode()))
+    assert len(text.encode()) == size
+    return text
+
+
+@pytest.mark.parametrize("kind", ["text", "binary"])
+async def test_the_message_limit_counts_every_fragment(
+    http: httpx.AsyncClient, config: settings.Settings, ws_port: int, kind: str
+) -> None:
+    """A message sent in 1 KiB fragments counts whole: exactly the limit is served, one byte
+    more closes with 1009; another client is not affected."""
+    alice, bob = await register(http), await register(http)
+    for tokens in (alice, bob):
+        prepare_player(config.storage.path, user_id_of(tokens), {1: 1})
+    limit = config.realtime.max_message_bytes
+
+    async def send_in_fragments(socket: RawWebSocket, text: str) -> None:
+        data = text.encode()
+        for start in range(0, len(data), 1024):
+            last = start + 1024 >= len(data)
+            chunk = data[start : start + 1024]
+            event: wsproto.events.Event = (
+                wsproto.events.TextMessage(chunk.decode(), message_finished=last)
+                if kind == "text"
+                else wsproto.events.BytesMessage(chunk, message_finished=last)
+            )
+            await socket.send(event)
+
+    async with connect(ws_port, bob["access_token"]) as other:
+        async with raw_websocket(ws_port, "/ws") as player:
+            for size in (limit, limit + 1):
+                request = _request_of_size(alice["access_token"], size, "a", "session")
+                await send_in_fragments(player, request)
+                with trio.fail_after(5):
+                    answer = await player.receive()
+                if size == limit:
+                    assert isinstance(answer, wsproto.events.TextMessage), answer
+                    assert json.loads(answer.data)["request_type"] == "session"
+                else:
+                    assert isinstance(answer, wsproto.events.CloseConnection), answer
+                    assert answer.code == 1009
+        assert await other.request("cook") == {"dishes": 1, "xp": 1}
