@@ -122,7 +122,7 @@ async def build(config: Settings, db: Database) -> Built:
     router.add(sio.engine)
     quart_routes.mount_polling(http, sio.engine, origins)
     background.append(sio.engine.run)
-    quart_routes.mount(http, router)
+    quart_routes.mount(http, router, max_message_bytes=config.realtime.max_message_bytes)
     return Built(site, background)
 
 

@@ -102,6 +102,30 @@ def _request_of_size(token: str, size: int, pad: str, request_type: str = "cook"
     return text
 
 
+@pytest.mark.parametrize("pad", ["é", "\N{GRINNING FACE}"])  # 2 and 4 bytes in UTF-8
+async def test_the_message_limit_counts_bytes_not_characters(
+    http: httpx.AsyncClient, config: settings.Settings, ws_port: int, pad: str
+) -> None:
+    """A text message of exactly `max_message_bytes` UTF-8 bytes is served; one byte more
+    closes with 1009, however few characters it is; another client is not affected."""
+    alice, bob = await register(http), await register(http)
+    for tokens in (alice, bob):
+        prepare_player(config.storage.path, user_id_of(tokens), {1: 1})
+    limit = config.realtime.max_message_bytes
+    assert limit == 65536
+    async with connect(ws_port, bob["access_token"]) as other:
+        async with connect(ws_port, alice["access_token"]) as player:
+            await player.socket.send_message(_request_of_size(alice["access_token"], limit, pad))
+            assert (await player.receive())["data"] == {"dishes": 1, "xp": 1}
+            oversize = _request_of_size(alice["access_token"], limit + 1, pad)
+            assert len(oversize) < limit  # in characters
+            await player.socket.send_message(oversize)
+            with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
+                await player.socket.get_message()
+            assert close_code(closed.value) == 1009
+        assert await other.request("cook") == {"dishes": 1, "xp": 1}
+
+
 @pytest.mark.parametrize("kind", ["text", "binary"])
 async def test_the_message_limit_counts_every_fragment(
     http: httpx.AsyncClient, config: settings.Settings, ws_port: int, kind: str
