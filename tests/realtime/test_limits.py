@@ -21,33 +21,51 @@ from tests.clients import (
     user_id_of,
 )
 
+ORIGINS = {"allowed_origins": ["http://localhost:8000", "https://example.com"]}
+ORIGIN_CASES = [
+    (None, True),  # non-browser clients send none
+    ("http://localhost:8000", True),
+    ("HTTP://LOCALHOST:8000/", True),
+    ("https://example.com", True),
+    ("http://127.0.0.1:{port}", True),  # the server's own origin
+    ("https://evil.example", False),
+    ("https://example.com.evil.test", False),  # lookalikes
+    ("https://evil-example.com", False),
+    ("https://sub.example.com", False),
+    ("http://localhost.evil.example", False),
+    ("http://localhost:8000.evil.example", False),
+    ("http://localhost:8000@evil.example", False),
+    ("http://evil.example/http://localhost:8000", False),
+    ("http://127.0.0.1:1{port}", False),
+    ("http://example.com", False),  # another scheme
+    ("https://localhost:8000", False),
+    ("https://example.com:8443", False),  # another port
+    ("http://localhost:8000, https://evil.example", False),
+    ("null", False),  # sandboxed frames, file: pages
+    ("", False),
+]
 
-@pytest.mark.parametrize(
-    ("origin", "allowed"),
-    [
-        (None, True),  # non-browser clients send none
-        ("http://localhost:8000", True),
-        ("HTTP://LOCALHOST:8000/", True),
-        ("https://evil.example", False),
-        ("http://localhost.evil.example", False),  # a lookalike
-        ("http://localhost:8000.evil.example", False),
-        ("null", False),
-        ("http://127.0.0.1:{port}", True),  # the server's own origin
-        ("http://127.0.0.1:1{port}", False),
-    ],
-)
+
+@pytest.mark.settings(realtime=ORIGINS)
+@pytest.mark.parametrize(("origin", "allowed"), ORIGIN_CASES)
 async def test_origin_allow_list(ws_port: int, origin: str | None, allowed: bool) -> None:
+    """Allowed Origins (exact, or the server's own) upgrade; any other is HTTP 403 before
+    the upgrade, and a client already connected is not affected."""
     headers = [] if origin is None else [(b"Origin", origin.format(port=ws_port).encode())]
     url = f"ws://127.0.0.1:{ws_port}/ws"
-    if allowed:
-        async with open_websocket_url(url, extra_headers=headers) as socket:
-            await socket.send_message("{}")
-            assert "unknown request type" in str(await socket.get_message())
-    else:
-        with pytest.raises(ConnectionRejected) as rejected:
-            async with open_websocket_url(url, extra_headers=headers):
-                pass
-        assert rejected.value.status_code == 403
+    async with open_websocket_url(url) as bystander:
+        if allowed:
+            async with open_websocket_url(url, extra_headers=headers) as socket:
+                await socket.send_message("{}")
+                assert "unknown request type" in str(await socket.get_message())
+        else:
+            with pytest.raises(ConnectionRejected) as rejected:
+                async with open_websocket_url(url, extra_headers=headers):
+                    pass
+            assert rejected.value.status_code == 403
+            assert rejected.value.body == b"origin not allowed"
+        await bystander.send_message("{}")
+        assert "unknown request type" in str(await bystander.get_message())
 
 
 async def test_unknown_paths_are_not_upgraded(ws_port: int) -> None:
