@@ -107,7 +107,9 @@ def mount_polling(app: QuartTrio, engine: EngineServer, origins: OriginPolicy) -
     async def poll() -> Response:
         origin = request.headers.get("Origin")
         if not origins.allows(origin, request.headers.get("Host")):
-            return _engine_error(EngineError(403, 4, "Forbidden"), origin)
+            # No CORS headers: naming the refused Origin (with credentials) would let its
+            # page read the answer.
+            return _engine_error(EngineError(403, 4, "Forbidden"), None)
         if request.method == "OPTIONS":
             response = Response("", status=204)
             response.headers["Access-Control-Allow-Methods"] = "GET, POST"
@@ -144,7 +146,7 @@ def _engine_error(refusal: EngineError, origin: str | None) -> Response:
 
 
 def _with_cors(response: Response, origin: str | None) -> Response:
-    if origin is not None:  # the origin was allowed, or we would not be here
+    if origin is not None:  # an allowed origin (a refused one is passed as None)
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
     return response

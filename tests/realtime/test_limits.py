@@ -11,6 +11,7 @@ import wsproto.events
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
 import settings
+from server import Running
 from tests.clients import (
     RawWebSocket,
     close_code,
@@ -66,6 +67,25 @@ async def test_origin_allow_list(ws_port: int, origin: str | None, allowed: bool
             assert rejected.value.body == b"origin not allowed"
         await bystander.send_message("{}")
         assert "unknown request type" in str(await bystander.get_message())
+
+
+@pytest.mark.settings(realtime=ORIGINS)
+@pytest.mark.parametrize(("origin", "allowed"), ORIGIN_CASES)
+async def test_origin_allow_list_on_socketio_polling(
+    server: Running, http: httpx.AsyncClient, origin: str | None, allowed: bool
+) -> None:
+    """Engine.IO's polling requests follow the same list: 403 `Forbidden` (code 4) and no
+    CORS headers for an Origin not allowed; CORS headers naming an allowed one."""
+    headers = {} if origin is None else {"Origin": origin.format(port=server.http_port)}
+    response = await http.get(
+        "/socket.io/", params={"EIO": "4", "transport": "polling"}, headers=headers
+    )
+    if allowed:
+        assert response.status_code == 200 and response.text.startswith("0{")
+        assert response.headers.get("access-control-allow-origin") == headers.get("Origin")
+    else:
+        assert (response.status_code, response.json()) == (403, {"code": 4, "message": "Forbidden"})
+        assert "access-control-allow-origin" not in response.headers
 
 
 async def test_unknown_paths_are_not_upgraded(ws_port: int) -> None:
