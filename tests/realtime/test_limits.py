@@ -110,21 +110,33 @@ async def test_message_rate_is_limited_per_connection(ws_port: int) -> None:
 
 @pytest.mark.settings(realtime={"max_connections_per_user": 2})
 async def test_connections_per_user_are_capped(
-    http: httpx.AsyncClient, config: settings.Settings, ws_port: int
+    http: httpx.AsyncClient, config: settings.Settings, server: Running, ws_port: int
 ) -> None:
-    tokens = await register(http)
-    prepare_player(config.storage.path, user_id_of(tokens), {1: 1})
-    async with (
-        connect(ws_port, tokens["access_token"]) as first,
-        connect(ws_port, tokens["access_token"]) as second,
-        connect(ws_port, tokens["access_token"], session=False) as third,
-    ):
-        assert await third.error("session") == "too many connections"
-        with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
-            await third.socket.get_message()
-        assert close_code(closed.value) == 1008
-        await first.receive()  # second's session answer
-        assert await second.request("cook") == {"dishes": 1, "xp": 1}
+    """A user's third connection, whichever ports the first two use, is answered `too many
+    connections` and closed with 1008; the other two play on, another user is not capped,
+    and a closed connection frees its place."""
+    alice, bob = await register(http), await register(http)
+    for tokens in (alice, bob):
+        prepare_player(config.storage.path, user_id_of(tokens), {1: 1})
+    token = alice["access_token"]
+    async with connect(server.ws_port, token) as first:
+        async with (
+            connect(server.http_port, token) as second,
+            connect(ws_port, token, session=False) as third,
+        ):
+            assert await third.error("session") == "too many connections"
+            with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
+                await third.socket.get_message()
+            assert close_code(closed.value) == 1008
+            assert (await first.receive())["request_type"] == "session"  # second's
+            assert await second.request("cook") == {"dishes": 1, "xp": 1}
+            assert (await first.receive())["data"] == {"dishes": 1, "xp": 1}
+            async with connect(ws_port, bob["access_token"]) as other:
+                assert await other.request("cook") == {"dishes": 1, "xp": 1}
+        async with connect(ws_port, token) as again:  # second's place
+            assert (await first.receive())["request_type"] == "session"
+            # (a request id of its own: "r2" was second's cook, whose retry would answer)
+            assert await again.request("cook", "again-1") == {"dishes": 2, "xp": 2}
 
 
 def _request_of_size(token: str, size: int, pad: str, request_type: str = "cook") -> str:
