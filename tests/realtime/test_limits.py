@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 import trio
+import trio.testing
 import wsproto.events
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
@@ -19,6 +20,7 @@ from tests.clients import (
     prepare_player,
     raw_websocket,
     register,
+    stored_player,
     user_id_of,
 )
 
@@ -95,17 +97,46 @@ async def test_unknown_paths_are_not_upgraded(ws_port: int) -> None:
     assert rejected.value.status_code == 404
 
 
-@pytest.mark.settings(realtime={"rate_per_second": 0.001, "rate_burst": 3})
-async def test_message_rate_is_limited_per_connection(ws_port: int) -> None:
-    url = f"ws://127.0.0.1:{ws_port}/ws"
-    async with open_websocket_url(url) as flooder, open_websocket_url(url) as calm:
-        for _ in range(6):
-            await flooder.send_message("not json")
-        answers = [await flooder.get_message() for _ in range(6)]
-        assert ['"invalid data"' in a for a in answers] == [True] * 3 + [False] * 3
-        assert all('"too many requests"' in a for a in answers[3:])
-        await calm.send_message("not json")  # another connection has its own bucket
-        assert '"invalid data"' in await calm.get_message()
+# On the autojump clock (so no worker threads): the bucket refills in virtual time.
+@pytest.mark.settings(
+    realtime={"rate_per_second": 2.0, "rate_burst": 3}, server={"worker_threads": False}
+)
+async def test_message_rate_is_limited_per_connection(
+    autojump_clock: trio.testing.MockClock,
+    http: httpx.AsyncClient,
+    config: settings.Settings,
+    ws_port: int,
+) -> None:
+    """Past the burst, a message is answered `too many requests` (request id "") and
+    dropped: not applied. The bucket refills at the rate; the connection stays open; the
+    same user's other connection has its own bucket."""
+    tokens = await register(http)
+    user_id = user_id_of(tokens)
+    prepare_player(config.storage.path, user_id, {1: 1})
+    async with (
+        connect(ws_port, tokens["access_token"]) as flooder,  # its first message
+        connect(ws_port, tokens["access_token"], session=False) as calm,
+    ):
+        for n in range(1, 6):
+            await flooder.send("cook", f"f{n}")
+        answers = [await flooder.receive() for _ in range(5)]
+        assert [(a["request_id"], a["data"]) for a in answers] == [
+            ("f1", {"dishes": 1, "xp": 1}),
+            ("f2", {"dishes": 2, "xp": 2}),
+            *[("", {"message": "too many requests"})] * 3,
+        ]
+        await calm.request("session")  # its own bucket: a burst of three
+        assert (await flooder.receive())["request_type"] == "session"
+        for n in (3, 4):
+            assert await calm.request("cook", f"c{n}") == {"dishes": n, "xp": n}
+            assert (await flooder.receive())["data"] == {"dishes": n, "xp": n}
+        await trio.sleep(0.5)  # one message's worth for the flooder
+        assert await flooder.request("cook", "f6") == {"dishes": 5, "xp": 5}
+        await flooder.send("cook", "f7")
+        assert (await flooder.receive())["data"] == {"message": "too many requests"}
+        assert (await calm.receive())["request_id"] == "f6"
+        await calm.silent()
+    assert stored_player(config.storage.path, user_id)["dishes"] == 5
 
 
 @pytest.mark.settings(realtime={"max_connections_per_user": 2})
