@@ -1,8 +1,10 @@
 """Official Socket.IO clients for the tests: the npm ones (installed from the lockfile in
-tests/socketio_clients/) and python-socketio's, driven from Trio through a thread."""
+tests/socketio_clients/) and python-socketio's, driven from Trio through a thread; and raw
+Engine.IO 4 over trio-websocket, for exact packets."""
 
 from __future__ import annotations
 
+import json
 import queue
 import subprocess
 import threading
@@ -11,6 +13,7 @@ from typing import Any
 
 import socketio
 import trio
+from trio_websocket import WebSocketConnection
 
 CLIENTS = Path(__file__).resolve().parent / "socketio_clients"
 _install_lock = threading.Lock()
@@ -72,3 +75,21 @@ class Client:
 
     async def disconnect(self) -> None:
         await trio.to_thread.run_sync(self.sio.disconnect)
+
+
+async def sio_open(socket: WebSocketConnection) -> dict[str, object]:
+    """Read the open packet, connect to "/" (EIO 4), return the handshake."""
+    opened = await socket.get_message()
+    assert isinstance(opened, str) and opened.startswith("0")
+    await socket.send_message("40")
+    assert str(await socket.get_message()).startswith('40{"sid":')
+    handshake: dict[str, object] = json.loads(opened[1:])
+    return handshake
+
+
+async def sio_receive(socket: WebSocketConnection) -> str:
+    """The next message that is not a heartbeat (heartbeats are answered)."""
+    with trio.fail_after(5):
+        while (message := await socket.get_message()) == "2":
+            await socket.send_message("3")
+    return str(message)

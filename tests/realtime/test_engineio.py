@@ -9,31 +9,14 @@ import re
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, open_websocket_url
 
 from server import Running
 from tests.clients import close_code
+from tests.sio_clients import sio_open, sio_receive
 
 PATH = "/socket.io/"
 FAST = {"socketio": {"ping_interval": 0.2, "ping_timeout": 0.2}}
-
-
-async def _open(socket: WebSocketConnection) -> dict[str, object]:
-    """Read the open packet, connect to "/" (EIO 4), return the handshake."""
-    opened = await socket.get_message()
-    assert isinstance(opened, str) and opened.startswith("0")
-    await socket.send_message("40")
-    assert str(await socket.get_message()).startswith('40{"sid":')
-    handshake: dict[str, object] = json.loads(opened[1:])
-    return handshake
-
-
-async def _receive(socket: WebSocketConnection) -> str:
-    """The next message that is not a heartbeat."""
-    with trio.fail_after(5):
-        while (message := await socket.get_message()) == "2":
-            await socket.send_message("3")
-    return str(message)
 
 
 async def test_polling_handshakes(server: Running, http: httpx.AsyncClient) -> None:
@@ -118,34 +101,34 @@ async def test_garbage_over_the_websocket(server: Running, port_name: str) -> No
     port = server.http_port if port_name == "http" else server.ws_port
     url = f"ws://127.0.0.1:{port}{PATH}?EIO=4&transport=websocket"
     async with open_websocket_url(url) as socket, open_websocket_url(url) as bystander:
-        await _open(socket)
-        await _open(bystander)
+        await sio_open(socket)
+        await sio_open(bystander)
         for packet in ("4garbage", '42["auth"', "42{}", "42[5, {}]"):
             await socket.send_message(packet)
-            assert await _receive(socket) == (
+            assert await sio_receive(socket) == (
                 '42["socket-api-error",{"event":"","message":"Invalid packet format"}]'
             ), packet
         await socket.send_message('42["auth",{"transaction":"b"}]')  # no token
-        assert await _receive(socket) == '42["socket-api-error-b","Access token is required"]'
-        assert await _receive(socket) == (
+        assert await sio_receive(socket) == '42["socket-api-error-b","Access token is required"]'
+        assert await sio_receive(socket) == (
             '42["socket-api-error",{"event":"auth","message":"Access token is required"}]'
         )
         # A binary event: an error, its attachment dropped, the socket still serving.
         await socket.send_message('451-["auth",{"_placeholder":true,"num":0}]')
         await socket.send_message(b"\x00\x01\x02")
         unsupported = {"event": "auth", "message": "Binary attachments are not supported"}
-        assert await _receive(socket) == "42" + json.dumps(
+        assert await sio_receive(socket) == "42" + json.dumps(
             ["socket-api-error", unsupported], separators=(",", ":")
         )
         await socket.send_message("40/admin,")
-        assert await _receive(socket) == '44/admin,{"message":"Invalid namespace"}'
+        assert await sio_receive(socket) == '44/admin,{"message":"Invalid namespace"}'
         await socket.send_message('42["nobody-listens"]')
         await socket.send_message('421["auth",{"transaction":"c"}]')  # with an ack id
-        assert await _receive(socket) == '42["socket-api-error-c","Access token is required"]'
-        assert await _receive(socket) == (
+        assert await sio_receive(socket) == '42["socket-api-error-c","Access token is required"]'
+        assert await sio_receive(socket) == (
             '42["socket-api-error",{"event":"auth","message":"Access token is required"}]'
         )
-        assert await _receive(socket) == '431[{"error":"Access token is required"}]'
+        assert await sio_receive(socket) == '431[{"error":"Access token is required"}]'
         # Abuse closes: an unknown Engine.IO packet type; too many attachments.
         await socket.send_message("9")
         with pytest.raises(ConnectionClosed), trio.fail_after(5):
@@ -156,13 +139,13 @@ async def test_garbage_over_the_websocket(server: Running, port_name: str) -> No
             while True:
                 await bystander.get_message()
     async with open_websocket_url(url) as fresh:
-        await _open(fresh)  # the server serves on
+        await sio_open(fresh)  # the server serves on
 
 
 async def test_oversized_websocket_messages_close_with_1009(server: Running) -> None:
     url = f"ws://127.0.0.1:{server.ws_port}{PATH}?EIO=4&transport=websocket"
     async with open_websocket_url(url) as socket:
-        await _open(socket)
+        await sio_open(socket)
         await socket.send_message('42["auth","' + "x" * 70_000 + '"]')
         with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
             while True:
@@ -174,7 +157,7 @@ async def test_oversized_websocket_messages_close_with_1009(server: Running) -> 
 async def test_a_client_that_stops_answering_pings_is_dropped(server: Running) -> None:
     url = f"ws://127.0.0.1:{server.ws_port}{PATH}?EIO=4&transport=websocket"
     async with open_websocket_url(url) as socket:
-        await _open(socket)
+        await sio_open(socket)
         start = trio.current_time()
         with pytest.raises(ConnectionClosed), trio.fail_after(5):
             while True:
