@@ -93,6 +93,7 @@ async def build(config: Settings, db: Database) -> Built:
         ),
         min_password_length=config.accounts.min_password_length,
     )
+    await accounts.load_logouts()
     sio = SocketIOService(
         options=EngineOptions(
             ping_interval=config.socketio.ping_interval,

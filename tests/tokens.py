@@ -44,10 +44,12 @@ ACCEPTED: dict[str, object] = {
 }
 
 
-async def everywhere_user(http: httpx.AsyncClient, database: str) -> dict[str, str]:
+async def everywhere_user(
+    http: httpx.AsyncClient, database: str, email: str | None = None
+) -> dict[str, str]:
     """A new user (email and password, as /reg makes them) who is also a parties person, so
     every app's routes and sockets serve their access token. Returns the /reg tokens."""
-    tokens = await register(http)
+    tokens = await register(http, email)
     user_id = user_id_of(tokens)
     with sqlite3.connect(database) as connection:
         connection.execute(
