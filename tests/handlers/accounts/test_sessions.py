@@ -1,11 +1,13 @@
 """Sessions on live sockets: a logout closes every socket of its user at once and ends every
-token issued before it."""
+token issued before it; a socket authenticated once, by the token in its URL, closes when
+that token expires."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -16,9 +18,10 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 import server as server_module
 import settings
+from handlers.accounts import TokenCodec
 from server import Running
 from tests.clients import connect, prepare_player, register, user_id_of
-from tests.conftest import make_settings, seed_database
+from tests.conftest import TEST_SECRETS, make_settings, seed_database
 from tests.orders_clients import orders_socket
 from tests.sio_clients import sio_open, sio_receive
 from tests.tokens import ACCEPTED, REFUSED, answers_to, everywhere_user
@@ -142,3 +145,49 @@ async def test_a_logout_ends_every_token_issued_before_it_across_restarts(
             assert await answers_to(new, http, running.http_port) == ACCEPTED
             assert await answers_to(bob["access_token"], http, running.http_port) == ACCEPTED
         running.stop.set()
+
+
+# No worker threads: the autojump clock would jump while one works.
+@pytest.mark.settings(server={"worker_threads": False})
+@pytest.mark.parametrize("app", ["orders", "parties"])
+async def test_a_socket_closes_when_its_token_expires(
+    autojump_clock: trio.testing.MockClock,
+    http: httpx.AsyncClient,
+    config: settings.Settings,
+    ws_port: int,
+    app: str,
+) -> None:
+    """An orders or parties socket, authenticated once by the token in its URL, is closed
+    with 1008 `token expired` when that token expires (60 s here): it is served at 55 s,
+    closed between 59 and 61 s; the same user's socket with a longer-lived token stays
+    and is served. (The clicker checks the token of every request instead, and the
+    channels' Socket.IO sockets outlive their 5-minute tokens: docs/.)"""
+    alice = await everywhere_user(http, config.storage.path)
+    codec = TokenCodec(
+        access_secret=TEST_SECRETS["access_token"], refresh_secret=TEST_SECRETS["refresh_token"]
+    )
+    short = codec.issue("access", user_id_of(alice), 60, {"id": str(user_id_of(alice))}).token
+    if app == "orders":
+        url = partial("ws://127.0.0.1:{port}/?token={token}".format, port=ws_port)
+        ping, pong = json.dumps({"type": "ping"}), '"pong"'
+    else:
+        event_id = await _open_event(http, alice["access_token"])
+        url = partial(
+            "ws://127.0.0.1:{port}/api/v1/websockets/event?accessToken={token}&eventId={event}".format,
+            port=ws_port,
+            event=event_id,
+        )
+        ping, pong = "chatMessage/still here", '"message":"still here"'
+    start = trio.current_time()
+    async with (
+        open_websocket_url(url(token=short)) as expiring,
+        open_websocket_url(url(token=alice["access_token"])) as lasting,
+    ):
+        await trio.sleep(55)
+        await expiring.send_message(ping)
+        assert pong in await _until(expiring, lambda message: pong in message)
+        assert await _close_of(expiring) == (1008, "token expired")
+        assert 59 <= trio.current_time() - start < 61
+        await lasting.send_message(ping)
+        assert pong in await _until(lasting, lambda message: pong in message)
+        assert lasting.closed is None
