@@ -200,3 +200,41 @@ async def raw_websocket(port: int, target: str) -> AsyncIterator[RawWebSocket]:
         accepted = await socket.next_event()
         assert isinstance(accepted, wsproto.events.AcceptConnection), accepted
         yield socket
+
+
+async def race(
+    players: list[Player], per_player: int, request_type: str, **data: Any
+) -> dict[str, dict[str, Any]]:
+    """Every player (connections of one user) sends `per_player` requests at once, with ids
+    `<player>-<n>`. Returns the answer to each, by id. Checks the delivery on the way: a
+    success reaches every connection of the user, an error only the requester, and
+    nothing else arrives."""
+    answers: dict[str, dict[str, Any]] = {}
+    seen: list[list[str]] = [[] for _ in players]  # ids of the successes each one got
+
+    async def send_and_collect(index: int, player: Player) -> None:
+        own = {f"{index}-{n}" for n in range(per_player)}
+        for request_id in sorted(own):
+            await player.send(request_type, request_id, **data)
+        while own - answers.keys():
+            frame = await player.receive()
+            if frame["request_type"] != "error":
+                seen[index].append(frame["request_id"])
+            if frame["request_id"] in own:
+                answers[frame["request_id"]] = frame
+
+    async with trio.open_nursery() as nursery:
+        for index, player in enumerate(players):
+            nursery.start_soon(send_and_collect, index, player)
+    successes = sorted(i for i, frame in answers.items() if frame["request_type"] != "error")
+
+    async def rest_of_the_successes(index: int, player: Player) -> None:
+        while len(seen[index]) < len(successes):
+            seen[index].append((await player.receive())["request_id"])
+        await player.silent(0.05)
+
+    async with trio.open_nursery() as nursery:
+        for index, player in enumerate(players):
+            nursery.start_soon(rest_of_the_successes, index, player)
+    assert all(sorted(ids) == successes for ids in seen), (seen, successes)
+    return answers

@@ -93,3 +93,16 @@ async def sio_receive(socket: WebSocketConnection) -> str:
         while (message := await socket.get_message()) == "2":
             await socket.send_message("3")
     return str(message)
+
+
+async def sio_emit(socket: WebSocketConnection, event: str, data: Any) -> None:
+    """Emit `event` with `data` (no ack) on a raw Engine.IO 4 socket."""
+    await socket.send_message("42" + json.dumps([event, data]))
+
+
+async def sio_event(socket: WebSocketConnection) -> tuple[str, Any]:
+    """The next event received on a raw Engine.IO 4 socket: (name, data)."""
+    message = await sio_receive(socket)
+    assert message.startswith("42"), message
+    event, data = json.loads(message[2:])
+    return event, data

@@ -18,7 +18,7 @@ from trio_websocket import ConnectionRejected, open_websocket_url
 
 from tests.clients import Player, register, user_id_of
 from tests.conftest import TEST_SECRETS
-from tests.sio_clients import sio_open, sio_receive
+from tests.sio_clients import sio_emit, sio_event, sio_open
 
 ACCESS_SECRET = TEST_SECRETS["access_token"]
 REFRESH_SECRET = TEST_SECRETS["refresh_token"]
@@ -83,8 +83,8 @@ async def answers_to(token: str, http: httpx.AsyncClient, port: int) -> dict[str
         f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
     ) as socket:
         await sio_open(socket)
-        await socket.send_message("42" + json.dumps(["auth", {"token": token}]))
-        event, data = json.loads((await sio_receive(socket)).removeprefix("42"))
+        await sio_emit(socket, "auth", {"token": token})
+        event, data = await sio_event(socket)
         answers["channels socket"] = data["message"] if event == "socket-api-error" else event
     return answers
 

@@ -23,7 +23,7 @@ from server import Running
 from tests.clients import connect, prepare_player, register, user_id_of
 from tests.conftest import TEST_SECRETS, make_settings, seed_database
 from tests.orders_clients import orders_socket
-from tests.sio_clients import sio_open, sio_receive
+from tests.sio_clients import sio_emit, sio_event, sio_open
 from tests.tokens import ACCEPTED, REFUSED, answers_to, everywhere_user
 
 
@@ -76,8 +76,8 @@ async def test_logout_closes_every_socket_of_the_user_within_a_second(
             )
         )
         await sio_open(channels)
-        await channels.send_message("42" + json.dumps(["auth", {"token": token}]))
-        assert (await sio_receive(channels)).startswith('42["auth-success"')
+        await sio_emit(channels, "auth", {"token": token})
+        assert (await sio_event(channels))[0] == "auth-success"
         parties = (
             f"ws://127.0.0.1:{server.http_port}/api/v1/websockets/event"
             f"?accessToken={token}&eventId={event_id}"
