@@ -203,17 +203,18 @@ async def raw_websocket(port: int, target: str) -> AsyncIterator[RawWebSocket]:
 
 
 async def race(
-    players: list[Player], per_player: int, request_type: str, **data: Any
+    players: list[Player], per_player: int, request_type: str, prefix: str = "", **data: Any
 ) -> dict[str, dict[str, Any]]:
     """Every player (connections of one user) sends `per_player` requests at once, with ids
-    `<player>-<n>`. Returns the answer to each, by id. Checks the delivery on the way: a
-    success reaches every connection of the user, an error only the requester, and
-    nothing else arrives."""
+    `<prefix><player>-<n>` (a user's ids must differ from race to race: a repeated one is a
+    retry). Returns the answer to each, by id. Checks the delivery on the way: a success
+    reaches every connection of the user, an error only the requester, and nothing else
+    arrives."""
     answers: dict[str, dict[str, Any]] = {}
     seen: list[list[str]] = [[] for _ in players]  # ids of the successes each one got
 
     async def send_and_collect(index: int, player: Player) -> None:
-        own = {f"{index}-{n}" for n in range(per_player)}
+        own = {f"{prefix}{index}-{n}" for n in range(per_player)}
         for request_id in sorted(own):
             await player.send(request_type, request_id, **data)
         while own - answers.keys():
