@@ -31,6 +31,13 @@ CREATE TABLE refresh_tokens (
 
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
 
+-- A logout raises the user's generation: tokens issued before it (their `gen` claim is
+-- lower; absent means 0) are refused, in every app.
+CREATE TABLE token_generations (
+    user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    generation INTEGER NOT NULL CHECK (generation >= 1)
+) STRICT;
+
 -- The first answer to each (user, app, request id), kept for the idempotency window.
 CREATE TABLE request_log (
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,

@@ -95,6 +95,7 @@ async def build(config: Settings, db: Database) -> Built:
         ),
         min_password_length=config.accounts.min_password_length,
     )
+    await accounts.load_logouts()
     sio = SocketIOService(
         options=EngineOptions(
             ping_interval=config.socketio.ping_interval,
@@ -124,7 +125,7 @@ async def build(config: Settings, db: Database) -> Built:
     router.add(sio.engine)
     quart_routes.mount_polling(http, sio.engine, origins)
     background.append(sio.engine.run)
-    quart_routes.mount(http, router)
+    quart_routes.mount(http, router, max_message_bytes=config.realtime.max_message_bytes)
     return Built(site, background)
 
 

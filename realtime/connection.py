@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +112,17 @@ class Connection:
         self.close(code, reason)
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
+
+    def expire_at(self, unix_time: float, reason: str = "token expired") -> None:
+        """Close with 1008 `reason` once the wall clock reaches `unix_time`: when the token
+        that authenticated this connection expires."""
+        delay = max(0.0, unix_time - time.time())
+
+        async def expire() -> None:
+            await trio.sleep(delay)
+            self.close(POLICY_VIOLATION, reason)
+
+        self.spawn(expire)
 
     def spawn(self, task: Callable[[], Awaitable[None]]) -> None:
         """Run `task` while this connection reads; it is cancelled when the connection closes."""

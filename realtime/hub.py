@@ -69,6 +69,13 @@ class Hub:
         self._by_user.setdefault(user_id, mine).add(connection)
         connection.user_id = user_id
 
+    def close_user(self, user_id: int, code: int, reason: str) -> int:
+        """Close every connection acting for `user_id` (a logout); returns how many."""
+        mine = list(self._by_user.get(user_id, ()))
+        for connection in mine:
+            connection.close(code, reason)
+        return len(mine)
+
     def join(self, connection: Connection, room: str) -> None:
         rooms = self._rooms_of.get(connection)
         if rooms is None:  # already detached

@@ -1,6 +1,7 @@
 """The WebSocket routes of the HTTP app: every endpoint of the router, on the HTTP port too.
 
-Hypercorn accepts these sockets, enforces the message size and sends the
+Hypercorn accepts these sockets, enforces the message size (in characters for
+text; the transport holds text to the same limit in bytes) and sends the
 keepalive pings itself (its `websocket_ping_interval`); a peer that stops
 answering is dropped by its `read_timeout`. Quart cancels the route's task
 when the client disconnects.
@@ -21,7 +22,7 @@ from quart_trio import QuartTrio
 from realtime.endpoint import Refusal
 from realtime.engineio import EngineError, EngineServer
 from realtime.router import OriginPolicy, Router
-from realtime.transport import Handshake, Message
+from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Message
 
 logger = logging.getLogger("hearth.realtime")
 
@@ -31,12 +32,25 @@ class QuartTransport:
 
     pings = False
 
-    def __init__(self, socket: Websocket) -> None:
+    def __init__(self, socket: Websocket, max_message_bytes: int) -> None:
         self._socket = socket
+        self._max = max_message_bytes
 
     async def receive(self) -> Message:
         message = await self._socket.receive()
-        return b"" if message is None else message  # Quart gives None for an empty binary frame
+        if message is None:
+            return b""  # Quart gives None for an empty binary frame
+        # Hypercorn counts a text message's characters, so up to four times the limit in
+        # bytes got through: hold text to the documented limit in bytes, as the listener
+        # does. (A text of n characters is at most 4n bytes: most need no encoding.)
+        if (
+            isinstance(message, str)
+            and len(message) > self._max // 4
+            and len(message.encode()) > self._max
+        ):
+            await self.close(MESSAGE_TOO_BIG, f"message over {self._max} bytes")
+            raise ConnectionClosed
+        return message
 
     async def send(self, *messages: Message) -> None:
         for message in messages:
@@ -55,17 +69,17 @@ class QuartTransport:
         return
 
 
-def mount(app: QuartTrio, router: Router) -> None:
+def mount(app: QuartTrio, router: Router, *, max_message_bytes: int) -> None:
     """Serve every endpoint of `router` as a Quart WebSocket route."""
     for endpoint in router:
         app.add_websocket(
             endpoint.path,
             endpoint=f"ws:{endpoint.path}",
-            view_func=_view(router),
+            view_func=_view(router, max_message_bytes),
         )
 
 
-def _view(router: Router) -> Any:
+def _view(router: Router, max_message_bytes: int) -> Any:
     async def view() -> Response | None:
         socket: Websocket = websocket._get_current_object()  # type: ignore[attr-defined]
         handshake = Handshake.from_request(
@@ -78,7 +92,7 @@ def _view(router: Router) -> Any:
             return Response(admitted.body, status=admitted.status)
         await socket.accept()
         try:
-            await admitted.serve(QuartTransport(socket), handshake)
+            await admitted.serve(QuartTransport(socket, max_message_bytes), handshake)
         except trio.Cancelled:
             raise
         except Exception:
@@ -94,7 +108,9 @@ def mount_polling(app: QuartTrio, engine: EngineServer, origins: OriginPolicy) -
     async def poll() -> Response:
         origin = request.headers.get("Origin")
         if not origins.allows(origin, request.headers.get("Host")):
-            return _engine_error(EngineError(403, 4, "Forbidden"), origin)
+            # No CORS headers: naming the refused Origin (with credentials) would let its
+            # page read the answer.
+            return _engine_error(EngineError(403, 4, "Forbidden"), None)
         if request.method == "OPTIONS":
             response = Response("", status=204)
             response.headers["Access-Control-Allow-Methods"] = "GET, POST"
@@ -131,7 +147,7 @@ def _engine_error(refusal: EngineError, origin: str | None) -> Response:
 
 
 def _with_cors(response: Response, origin: str | None) -> Response:
-    if origin is not None:  # the origin was allowed, or we would not be here
+    if origin is not None:  # an allowed origin (a refused one is passed as None)
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
     return response

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 NORMAL_CLOSURE = 1000
 GOING_AWAY = 1001  # server shutdown
 UNSUPPORTED_DATA = 1003
-POLICY_VIOLATION = 1008  # slow consumer, connection cap
+POLICY_VIOLATION = 1008  # slow consumer, connection cap, token expired, logged out
 MESSAGE_TOO_BIG = 1009
 
 Message = str | bytes

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import trio
+import wsproto
+import wsproto.events
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 RECEIVE_TIMEOUT = 10.0
@@ -141,3 +144,98 @@ def stored_player(database: str, user_id: int) -> dict[str, Any]:
 def close_code(closed: ConnectionClosed) -> int | None:
     """The close code the server sent, if any."""
     return closed.reason.code if closed.reason is not None else None
+
+
+class RawWebSocket:
+    """A WebSocket client on wsproto itself: it sends what trio-websocket will not (message
+    fragments, exact frames), answers no pings by itself, and shows every event."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.protocol = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        self._events: deque[wsproto.events.Event] = deque()
+
+    async def send(self, event: wsproto.events.Event) -> None:
+        await self.stream.send_all(self.protocol.send(event))
+
+    async def next_event(self) -> wsproto.events.Event | None:
+        """The next event from the server; None once it has closed the TCP stream."""
+        while not self._events:
+            try:
+                data = await self.stream.receive_some(65536)
+            except trio.BrokenResourceError:  # reset by the peer
+                data = b""
+            if not data:
+                return None
+            self.protocol.receive_data(data)
+            self._events.extend(self.protocol.events())
+        return self._events.popleft()
+
+    async def receive(self) -> wsproto.events.Event | None:
+        """The next event that is not a ping or a pong (pings are answered)."""
+        while True:
+            event = await self.next_event()
+            if isinstance(event, wsproto.events.Ping):
+                await self.send(event.response())
+            elif not isinstance(event, wsproto.events.Pong):
+                return event
+
+    async def closed_with(self) -> int | None:
+        """Read until the server's close frame; its code (None if the stream just ended)."""
+        while True:
+            event = await self.next_event()
+            if event is None:
+                return None
+            if isinstance(event, wsproto.events.CloseConnection):
+                return event.code
+
+
+@asynccontextmanager
+async def raw_websocket(port: int, target: str) -> AsyncIterator[RawWebSocket]:
+    """An accepted WebSocket on `target`, driven by hand."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        socket = RawWebSocket(stream)
+        await socket.send(wsproto.events.Request(host="127.0.0.1", target=target))
+        accepted = await socket.next_event()
+        assert isinstance(accepted, wsproto.events.AcceptConnection), accepted
+        yield socket
+
+
+async def race(
+    players: list[Player], per_player: int, request_type: str, prefix: str = "", **data: Any
+) -> dict[str, dict[str, Any]]:
+    """Every player (connections of one user) sends `per_player` requests at once, with ids
+    `<prefix><player>-<n>` (a user's ids must differ from race to race: a repeated one is a
+    retry). Returns the answer to each, by id. Checks the delivery on the way: a success
+    reaches every connection of the user, an error only the requester, and nothing else
+    arrives."""
+    answers: dict[str, dict[str, Any]] = {}
+    seen: list[list[str]] = [[] for _ in players]  # ids of the successes each one got
+
+    async def send_and_collect(index: int, player: Player) -> None:
+        own = {f"{prefix}{index}-{n}" for n in range(per_player)}
+        for request_id in sorted(own):
+            await player.send(request_type, request_id, **data)
+        while own - answers.keys():
+            frame = await player.receive()
+            if frame["request_type"] != "error":
+                seen[index].append(frame["request_id"])
+            if frame["request_id"] in own:
+                answers[frame["request_id"]] = frame
+
+    async with trio.open_nursery() as nursery:
+        for index, player in enumerate(players):
+            nursery.start_soon(send_and_collect, index, player)
+    successes = sorted(i for i, frame in answers.items() if frame["request_type"] != "error")
+
+    async def rest_of_the_successes(index: int, player: Player) -> None:
+        while len(seen[index]) < len(successes):
+            seen[index].append((await player.receive())["request_id"])
+        await player.silent(0.05)
+
+    async with trio.open_nursery() as nursery:
+        for index, player in enumerate(players):
+            nursery.start_soon(rest_of_the_successes, index, player)
+    assert all(sorted(ids) == successes for ids in seen), (seen, successes)
+    return answers

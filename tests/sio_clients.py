@@ -129,3 +129,16 @@ async def raw_socketio(port: int) -> AsyncIterator[RawSocketIO]:
     async with open_websocket_url(websocket_url(port)) as socket:
         await open_namespace(socket)
         yield RawSocketIO(socket)
+
+
+async def emit_event(socket: WebSocketConnection, event: str, data: Any) -> None:
+    """Emit `event` with `data`, asking for no ack."""
+    await socket.send_message("42" + json.dumps([event, data]))
+
+
+async def receive_event(socket: WebSocketConnection) -> tuple[str, Any]:
+    """The next event received: (name, data)."""
+    message = await receive_packet(socket)
+    assert message.startswith("42"), message
+    event, data = json.loads(message[2:])
+    return event, data

@@ -5,6 +5,10 @@ and issues the next of the same family, in one transaction. A spent token
 presented again means it was stolen or replayed: the whole family is revoked,
 so neither the thief nor the owner can refresh with it any more.
 
+A logout ends every token of the user issued so far, access and refresh, in
+every app: it raises the user's token generation (stored, so it holds across
+restarts; see TokenCodec).
+
 Invariants: a refresh token is spent at most once; a revoked family never
 issues again; the access and refresh tokens of a pair name the same user.
 """
@@ -61,6 +65,32 @@ class Accounts:
         self.hasher = hasher
         self.tokens = tokens
         self._min_password_length = min_password_length
+
+    async def load_logouts(self) -> None:
+        """Give the token codec every user's generation (at startup)."""
+
+        def generations(connection: sqlite3.Connection) -> list[tuple[int, int]]:
+            rows: list[tuple[int, int]] = connection.execute(
+                "SELECT user_id, generation FROM token_generations"
+            ).fetchall()
+            return rows
+
+        for user_id, generation in await self.db.read(generations):
+            self.tokens.set_generation(user_id, generation)
+
+    async def logout(self, user_id: int) -> None:
+        """End every token of `user_id` issued so far (access and refresh, every app)."""
+
+        def bump(connection: sqlite3.Connection) -> int:
+            generation: int = connection.execute(
+                "INSERT INTO token_generations (user_id, generation) VALUES (?, 1)"
+                " ON CONFLICT (user_id) DO UPDATE SET generation = generation + 1"
+                " RETURNING generation",
+                (user_id,),
+            ).fetchone()[0]
+            return generation
+
+        self.tokens.set_generation(user_id, await self.db.write(bump))
 
     async def register_email(
         self,

@@ -6,8 +6,13 @@ app's clients read. Decoding pins the algorithm to HS256 (no `none`, no key
 confusion), requires every one of those claims, and checks issuer and
 audience exactly.
 
-Invariant: an access token never verifies as a refresh token or the other way
-round: they are signed with different secrets and carry their `typ`.
+A logout raises its user's generation (`set_generation`): tokens carry the
+generation they were issued in (`gen`, left out while it is 0), and one below
+the user's current generation is refused.
+
+Invariants: an access token never verifies as a refresh token or the other way
+round: they are signed with different secrets and carry their `typ`. No token
+issued before its user's last logout verifies.
 """
 
 from __future__ import annotations
@@ -71,6 +76,11 @@ class TokenCodec:
         }
         self._issuer = issuer
         self._audience = audience
+        self._generations: dict[int, int] = {}  # users who logged out: their generation
+
+    def set_generation(self, user_id: int, generation: int) -> None:
+        """From now on, refuse the user's tokens issued in an earlier generation."""
+        self._generations[user_id] = generation
 
     def issue(
         self, typ: TokenType, user_id: int, ttl: int, extra: Mapping[str, Any] | None = None
@@ -87,6 +97,9 @@ class TokenCodec:
             "iss": self._issuer,
             "aud": self._audience,
         }
+        generation = self._generations.get(user_id, 0)
+        if generation:
+            payload["gen"] = generation
         return Issued(jwt.encode(payload, self._secrets[typ], algorithm=ALGORITHM), jti, now + ttl)
 
     def verify(self, token: str, typ: TokenType, *, allow_expired: bool = False) -> Claims:
@@ -111,4 +124,8 @@ class TokenCodec:
         subject = payload["sub"]
         if payload["typ"] != typ or not isinstance(subject, str) or not _USER_ID.fullmatch(subject):
             raise TokenInvalid("token invalid")
-        return Claims(int(subject), str(payload["jti"]), int(payload["exp"]), payload)
+        user_id = int(subject)
+        generation = payload.get("gen", 0)
+        if type(generation) is not int or generation < self._generations.get(user_id, 0):
+            raise TokenInvalid("token invalid")  # issued before a logout
+        return Claims(user_id, str(payload["jti"]), int(payload["exp"]), payload)

@@ -44,7 +44,7 @@ async def install(
         idempotency_window=idempotency_window,
     )
     lifetimes = Lifetimes(access=settings.access_token_ttl, refresh=settings.refresh_token_ttl)
-    site.http.register_blueprint(routes.blueprint(site.accounts, lifetimes))
+    site.http.register_blueprint(routes.blueprint(site.accounts, lifetimes, site.hub))
     site.endpoint(
         "/ws",
         codec=EnvelopeCodec(),

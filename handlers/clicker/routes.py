@@ -1,6 +1,8 @@
-"""Click & Cook's REST routes: /reg, /auth and /refresh, answered as the original did.
+"""Click & Cook's REST routes: /reg, /auth and /refresh, answered as the original did,
+and /logout (Hearth's: the original had none).
 
-Success: 200 {"status": 0, "tokens": {"access_token", "refresh_token"}}.
+Success: 200 {"status": 0, "tokens": {"access_token", "refresh_token"}}; /logout
+answers {"status": 0}.
 Failures: {"status": "<code>", "message": "..."} with status "1" (401: bad
 credentials or token), "2" (400: missing data or a policy failure, the
 message says which), "3" (409: the email is taken).
@@ -20,9 +22,12 @@ from handlers.accounts import (
     EmailTaken,
     Lifetimes,
     RefreshRefused,
+    TokenError,
     TokenPair,
 )
 from handlers.web import BodyError, bearer_token, read_body
+from realtime.hub import Hub
+from realtime.transport import POLICY_VIOLATION
 
 Reply = tuple[dict[str, Any], int]
 
@@ -32,7 +37,7 @@ class Credentials(msgspec.Struct):
     password: str
 
 
-def blueprint(accounts: Accounts, lifetimes: Lifetimes) -> Blueprint:
+def blueprint(accounts: Accounts, lifetimes: Lifetimes, hub: Hub) -> Blueprint:
     routes = Blueprint("clicker", __name__)
     tag_blueprint(routes, ["clicker"])
 
@@ -81,6 +86,21 @@ def blueprint(accounts: Accounts, lifetimes: Lifetimes) -> Blueprint:
         except RefreshRefused as refusal:
             return _failure("1", refusal.message, 401)
         return _tokens(pair)
+
+    @routes.post("/logout")
+    async def logout() -> Reply:
+        """End every token of the user in `Authorization: Bearer <access token>` (every
+        app's, access and refresh) and close the user's WebSockets (1008 `logged out`)."""
+        token = bearer_token()
+        if token is None:
+            return _failure("1", "missing token", 401)
+        try:
+            user_id = accounts.tokens.verify(token, "access").user_id
+        except TokenError as refusal:
+            return _failure("1", str(refusal), 401)
+        await accounts.logout(user_id)
+        hub.close_user(user_id, POLICY_VIOLATION, "logged out")
+        return {"status": 0}, 200
 
     return routes
 

@@ -15,7 +15,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.accounts import TokenCodec, TokenError
+from handlers.accounts import Claims, TokenCodec, TokenError
 from handlers.orders import store
 
 
@@ -59,9 +59,15 @@ def issue(tokens: TokenCodec, person: store.Person, ttl: int) -> str:
     return tokens.issue("access", person.id, ttl, claims).token
 
 
-def user_id_of(tokens: TokenCodec, token: str) -> int | None:
-    """The user a valid access token names, or None."""
+def claims_of(tokens: TokenCodec, token: str) -> Claims | None:
+    """The claims of a valid access token, or None."""
     try:
-        return tokens.verify(token, "access").user_id
+        return tokens.verify(token, "access")
     except TokenError:
         return None
+
+
+def user_id_of(tokens: TokenCodec, token: str) -> int | None:
+    """The user a valid access token names, or None."""
+    claims = claims_of(tokens, token)
+    return claims.user_id if claims is not None else None

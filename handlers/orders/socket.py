@@ -38,15 +38,17 @@ async def admit(tokens: TokenCodec, handshake: Handshake) -> Refusal | None:
 
 
 async def greet(tokens: TokenCodec, hub: Hub, orders: Orders, connection: Connection) -> None:
-    """Bind the connection to its user, join its rooms, send `connected`."""
-    user_id = auth.user_id_of(tokens, connection.handshake.query.get("token", ""))
-    person = await orders.person(user_id) if user_id is not None else None
-    if person is None:
+    """Bind the connection to its user, join its rooms, send `connected`; the connection
+    lives as long as its token (then close 1008 `token expired`)."""
+    claims = auth.claims_of(tokens, connection.handshake.query.get("token", ""))
+    person = await orders.person(claims.user_id) if claims is not None else None
+    if claims is None or person is None:
         raise CommandError("Unauthorized", close_code=POLICY_VIOLATION)
     try:
         hub.bind_user(connection, person.id)
     except TooManyConnections:
         raise CommandError("too many connections", close_code=POLICY_VIOLATION) from None
+    connection.expire_at(claims.expires_at)
     connection.app_state = person
     for room in events.rooms_of(person):
         orders.events.join(connection, room)

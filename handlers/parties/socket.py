@@ -14,7 +14,7 @@ import uuid
 from functools import partial
 from typing import Any
 
-from handlers.accounts import TokenError
+from handlers.accounts import Claims, TokenError
 from handlers.parties import store
 from handlers.parties.service import Guest, Parties
 from handlers.web import plain_text
@@ -34,11 +34,9 @@ def _event_id(handshake: Handshake) -> str | None:
         return None
 
 
-def _user(parties: Parties, handshake: Handshake) -> int | None:
+def _claims(parties: Parties, handshake: Handshake) -> Claims | None:
     try:
-        return parties.accounts.tokens.verify(
-            handshake.query.get("accessToken", ""), "access"
-        ).user_id
+        return parties.accounts.tokens.verify(handshake.query.get("accessToken", ""), "access")
     except TokenError:
         return None
 
@@ -47,7 +45,7 @@ async def admit(parties: Parties, handshake: Handshake) -> Refusal | None:
     event_id = _event_id(handshake)
     if event_id is None:
         return Refusal(400, "eventId must be a UUID")
-    if _user(parties, handshake) is None:
+    if _claims(parties, handshake) is None:
         return Refusal(401, "Unauthorized")
     event = await parties.db.read(partial(store.event, event_id=event_id))
     if event is None or event.closed:
@@ -56,10 +54,13 @@ async def admit(parties: Parties, handshake: Handshake) -> Refusal | None:
 
 
 async def greet(parties: Parties, connection: Connection) -> None:
+    """Join the event; the connection lives as long as its token (then close 1008
+    `token expired`)."""
     handshake = connection.handshake
-    user_id, event_id = _user(parties, handshake), _event_id(handshake)
-    if user_id is None or event_id is None:
+    claims, event_id = _claims(parties, handshake), _event_id(handshake)
+    if claims is None or event_id is None:
         raise CommandError("Unauthorized", close_code=POLICY_VIOLATION)
+    user_id = claims.user_id
 
     def find(c: Any) -> tuple[store.Person | None, store.Event | None]:
         return store.person_by(c, "user_id", user_id), store.event(c, event_id)
@@ -71,6 +72,7 @@ async def greet(parties: Parties, connection: Connection) -> None:
         parties.hub.bind_user(connection, person.id)
     except TooManyConnections:
         raise CommandError("too many connections", close_code=POLICY_VIOLATION) from None
+    connection.expire_at(claims.expires_at)
     parties.joined(connection, person, event)
 
 

@@ -6,11 +6,11 @@ import httpx
 import pytest
 import trio
 import trio.testing
-import wsproto
 import wsproto.events
 from trio_websocket import open_websocket_url
 
 from server import Running
+from tests.clients import raw_websocket
 from tests.orders_clients import customer
 
 INTERVAL = 30.0  # the default ping_interval
@@ -19,16 +19,9 @@ INTERVAL = 30.0  # the default ping_interval
 async def _silent_client(port: int, target: str) -> float:
     """Connect, never answer a ping; return when the server dropped us (virtual seconds)."""
     start = trio.current_time()
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    connection = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
-    await stream.send_all(connection.send(wsproto.events.Request(host="127.0.0.1", target=target)))
-    pings = 0
-    while True:
-        data = await stream.receive_some(65536)
-        if not data:
-            break
-        connection.receive_data(data)
-        for event in connection.events():
+    async with raw_websocket(port, target) as socket:
+        pings = 0
+        while (event := await socket.next_event()) is not None:
             pings += isinstance(event, wsproto.events.Ping)
             if isinstance(event, wsproto.events.CloseConnection):
                 return trio.current_time() - start

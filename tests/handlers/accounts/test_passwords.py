@@ -1,7 +1,11 @@
-"""bcrypt off the event loop; long and NUL-bearing passwords verified whole, never truncated."""
+"""bcrypt off the event loop; long and NUL-bearing passwords verified whole, never truncated
+(by the hasher, and over the wire by every app that takes passwords)."""
 
 from __future__ import annotations
 
+import itertools
+
+import httpx
 import pytest
 
 from handlers.accounts.passwords import PasswordHasher, password_problem
@@ -52,3 +56,70 @@ def test_policy() -> None:
     assert password_problem("password", min_length=8) == "password is too common"
     assert password_problem("Password1", min_length=8) == "password is too common"
     assert password_problem("correct horse", min_length=8) is None
+
+
+# Over the wire, in every app that takes passwords: each byte counts, however long.
+LONG = "пароль-" * 20  # 260 bytes
+STRADDLE = "x" * 71 + "é" + "tail"  # "é" is bytes 72 and 73
+EMOJI = "\N{FIRE}" * 8  # 8 characters, 32 bytes
+WRONG = {
+    LONG: [LONG[:-1], LONG + "-", LONG[:11]],  # 11 characters: its first 72 bytes
+    STRADDLE: ["x" * 71 + "é", "x" * 71 + "ê" + "tail"],  # the same first 72 bytes
+    "before\x00after!": ["before", "before\x00other!"],
+    EMOJI: [EMOJI + "\N{FIRE}", "\N{FIRE}" * 7 + "x"],
+}
+SHORT_REFUSAL = {
+    "clicker": (400, "password must be at least 8 characters"),
+    "channels": (400, "password must be at least 8 characters"),
+    "parties": ["PasswordLengthInvalid"],
+}
+_accounts = itertools.count(1)
+
+
+async def _sign_up(http: httpx.AsyncClient, app: str, login: str, password: str) -> object:
+    """Create an account: True, or the app's refusal."""
+    if app == "parties":
+        form = {"name": f"P{login}", "phone": login, "password": password}
+        body = (
+            await http.post("/api/v1/users/create", json=form | {"confirmPassword": password})
+        ).json()
+        return True if body["isSuccess"] else [error["errorCode"] for error in body["errors"]]
+    if app == "clicker":
+        response = await http.post("/reg", json={"email": login, "password": password})
+    else:
+        response = await http.post("/signup", json={"user": {"email": login, "password": password}})
+    return True if response.is_success else (response.status_code, response.json()["message"])
+
+
+async def _logs_in(http: httpx.AsyncClient, app: str, login: str, password: str) -> bool:
+    if app == "parties":
+        form = {"phone": login, "password": password}
+        return bool((await http.post("/api/v1/users/login", json=form)).json()["isSuccess"])
+    if app == "clicker":
+        response = await http.post("/auth", json={"email": login, "password": password})
+    else:
+        response = await http.post(
+            "/signin", json={"credentials": {"email": login, "password": password}}
+        )
+    return response.is_success
+
+
+@pytest.mark.parametrize("app", ["clicker", "channels", "parties"])
+async def test_long_unicode_and_nul_passwords_over_the_wire(
+    http: httpx.AsyncClient, app: str
+) -> None:
+    """Passwords of 260 bytes, with a character across byte 72, with NUL, or of emoji sign
+    up and log in; every near miss (the first 72 bytes, one character more or less, the
+    part before a NUL) is refused. Length is counted in characters: 8 emoji pass, 7 get
+    the app's policy answer."""
+    for password, near_misses in WRONG.items():
+        n = next(_accounts)
+        login = f"{7_000_000_000 + n}" if app == "parties" else f"pw{n}@example.com"
+        assert await _sign_up(http, app, login, password) is True
+        assert await _logs_in(http, app, login, password)
+        assert [await _logs_in(http, app, login, wrong) for wrong in near_misses] == [False] * len(
+            near_misses
+        )
+    short = "\N{FIRE}" * 7
+    login = f"{7_100_000_000 + next(_accounts)}" if app == "parties" else "short@example.com"
+    assert await _sign_up(http, app, login, short) == SHORT_REFUSAL[app]

@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 from handlers.accounts import TokenCodec, TokenExpired, TokenInvalid
+from handlers.accounts.tokens import TokenType
 
 ACCESS = "access-secret-0123456789abcdef0123"
 REFRESH = "refresh-secret-0123456789abcdef012"
@@ -140,3 +141,22 @@ def test_issuer_and_audience_must_match_exactly(
         codec.verify(jwt.encode(payload, ACCESS), "access")
     good = payload | {"iss": "hearth", "aud": "hearth-clients"}
     assert codec.verify(jwt.encode(good, ACCESS), "access").user_id == 1
+
+
+def test_a_new_generation_refuses_the_earlier_tokens(codec: TokenCodec) -> None:
+    """A logout (set_generation) refuses every token of that user issued before it, of both
+    types; tokens issued after it carry the generation; other users are not affected."""
+    types: tuple[TokenType, ...] = ("access", "refresh")
+    before = [codec.issue(typ, 7, 900).token for typ in types]
+    other = codec.issue("access", 8, 900).token
+    codec.set_generation(7, 1)
+    for token, typ in zip(before, types, strict=True):
+        with pytest.raises(TokenInvalid):
+            codec.verify(token, typ)
+    after = codec.issue("access", 7, 900).token
+    assert codec.verify(after, "access").payload["gen"] == 1
+    assert codec.verify(other, "access").user_id == 8
+    assert "gen" not in codec.verify(other, "access").payload
+    codec.set_generation(7, 2)
+    with pytest.raises(TokenInvalid):
+        codec.verify(after, "access")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+from functools import partial
+
 import httpx
 import trio
 
 import settings
 from handlers.accounts import TokenCodec
 from server import Running
-from tests.clients import Player, connect, prepare_player, register, stored_player, user_id_of
+from tests.clients import connect, prepare_player, race, register, stored_player, user_id_of
 from tests.conftest import TEST_SECRETS
 
 
@@ -114,51 +117,59 @@ async def test_a_retried_request_id_gets_the_first_answer_once(
     assert stored_player(config.storage.path, user_id_of(alice))["dishes"] == 3
 
 
+ROUNDS = 100
+AT_ONCE = 5  # rounds run side by side (each its own player)
+
+
 async def test_concurrent_purchases_with_money_for_one(
     http: httpx.AsyncClient, config: settings.Settings, server: Running
 ) -> None:
-    """50 upgrade_buy at once over five connections on both ports: exactly one succeeds."""
-    tokens = await register(http)
-    user_id = user_id_of(tokens)
-    prepare_player(config.storage.path, user_id, money=300)  # one new stove costs 250
-    ports = [server.ws_port, server.http_port, server.ws_port, server.http_port, server.ws_port]
-    async with (
-        connect(ports[0], tokens["access_token"]) as a,
-        connect(ports[1], tokens["access_token"]) as b,
-        connect(ports[2], tokens["access_token"]) as c,
-        connect(ports[3], tokens["access_token"]) as d,
-        connect(ports[4], tokens["access_token"]) as e,
-    ):
-        players = [a, b, c, d, e]
-        for index, player in enumerate(players):  # drain the later sessions' broadcasts
-            for _ in range(len(players) - 1 - index):
-                assert (await player.receive())["request_type"] == "session"
-        successes: list[str] = []
-        errors: list[str] = []
+    """50 upgrade_buy at once over five connections on both ports (listener, HTTP port,
+    listener, ...), with money for one, repeated for 100 players (five at a time): every
+    time exactly one succeeds, every other is `not enough money`, every connection hears
+    of the success, and the stored player bought one stove."""
+    ports = [server.ws_port, server.http_port] * 2 + [server.ws_port]
+    outcomes: list[tuple[list[object], list[str], tuple[int, dict[int, int]]]] = []
 
-        async def burst(player: Player, offset: int) -> None:
-            for n in range(10):
-                await player.send("upgrade_buy", request_id=f"buy-{offset}-{n}", id=4)
+    async def one_round(limiter: trio.CapacityLimiter) -> None:
+        async with limiter:
+            tokens = await register(http)
+            user_id = user_id_of(tokens)
+            # One stove costs 250. (In a thread: other rounds' commits must go on meanwhile.)
+            await trio.to_thread.run_sync(
+                partial(prepare_player, config.storage.path, user_id, money=300)
+            )
+            async with AsyncExitStack() as stack:
+                players = [
+                    await stack.enter_async_context(connect(port, tokens["access_token"]))
+                    for port in ports
+                ]
+                for index, player in enumerate(players):  # the later sessions' answers
+                    for _ in range(len(players) - 1 - index):
+                        assert (await player.receive())["request_type"] == "session"
+                answers = await race(players, 10, "upgrade_buy", id=4)
+        errors = [a["data"]["message"] for a in answers.values() if a["request_type"] == "error"]
+        stored = stored_player(config.storage.path, user_id)
+        outcomes.append(
+            (
+                [a["data"] for a in answers.values() if a["request_type"] != "error"],
+                sorted(set(errors)),
+                (stored["money"], stored["owned"]),
+            )
+        )
 
-        async def collect(player: Player, offset: int) -> None:
-            # Answers to its own ten requests, and the one success, which every connection gets.
-            own, seen_success = 0, False
-            while own < 10 or not seen_success:
-                frame = await player.receive()
-                own += frame["request_id"].startswith(f"buy-{offset}-")
-                if frame["request_type"] == "error":
-                    errors.append(frame["data"]["message"])
-                else:
-                    successes.append(frame["request_id"])
-                    seen_success = True
-
-        async with trio.open_nursery() as nursery:
-            for index, player in enumerate(players):
-                nursery.start_soon(burst, player, index)
-                nursery.start_soon(collect, player, index)
-        for player in players:
-            await player.silent()
-    assert len(set(successes)) == 1 and len(successes) == 5, successes
-    assert errors == ["not enough money, you have: 50, you need: 800"] * 49
-    stored = stored_player(config.storage.path, user_id)
-    assert (stored["money"], stored["owned"]) == (50, {4: 1})
+    limiter = trio.CapacityLimiter(AT_ONCE)
+    async with trio.open_nursery() as nursery:
+        for _ in range(ROUNDS):
+            nursery.start_soon(one_round, limiter)
+    assert (
+        outcomes
+        == [
+            (
+                [{"money": 50, "xp": 6}],
+                ["not enough money, you have: 50, you need: 800"],
+                (50, {4: 1}),
+            )
+        ]
+        * ROUNDS
+    )

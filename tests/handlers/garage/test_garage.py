@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
 
 import settings
 from handlers.garage.store import upgrade_price
 from server import Running
-from tests.sio_clients import CLIENTS, install_npm_clients
+from tests.sio_clients import (
+    CLIENTS,
+    emit_event,
+    install_npm_clients,
+    open_namespace,
+    receive_event,
+)
 
 TOKEN = "device-token-" + "x" * 30  # 43 characters: the client's own token is kept
 
@@ -304,6 +312,61 @@ async def test_racing_for_one_balance(
     assert sorted(upgrades) == ["CAR_UPGRADED"] + ["RELOAD"] * 49
     assert events[103][1]["cars"][1]["engine"] == 2
     assert _player(config.storage.path, user_id)[0] == 0
+
+
+ROUNDS = 100
+AT_ONCE = 5  # rounds run side by side (each its own device)
+
+
+async def test_racing_for_one_balance_on_both_ports_repeated(
+    server: Running, config: settings.Settings
+) -> None:
+    """50 car_upgrade at once over five raw Socket.IO WebSockets on both ports (listener,
+    HTTP port, listener, ...), with money for one (1500: the Rookie's engine costs 1000,
+    then 1500), repeated for 100 devices (five at a time): every time exactly one
+    CAR_UPGRADED and 49 RELOAD, 500 money left and the engine at level 2."""
+    ports = [server.ws_port, server.http_port] * 2 + [server.ws_port]
+    outcomes: list[tuple[list[str], tuple[int, int, int], int]] = []
+
+    async def one_round(n: int, limiter: trio.CapacityLimiter) -> None:
+        token = f"race-{n:03d}-" + "x" * 30
+        async with limiter, AsyncExitStack() as stack:
+            sockets = []
+            for port in ports:
+                url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+                sockets.append(await stack.enter_async_context(open_websocket_url(url)))
+                await open_namespace(sockets[-1])
+            first = sockets[0]
+            await emit_event(first, "register_command", {"device": "android", "token": token})
+            user_id = (await receive_event(first))[1]["user"]["id"]
+            await emit_event(
+                first, "add_currency", {"type": "money", "amount": 1500, "token": token}
+            )
+            assert await receive_event(first) == ("profile", "CURRENCY_ADDED")
+            statuses: list[str] = []
+
+            async def burst(socket: WebSocketConnection) -> None:
+                upgrade = {"car_id": 1, "upgrade_type": "engine", "token": token}
+                for _ in range(10):
+                    await emit_event(socket, "car_upgrade", upgrade)
+                for _ in range(10):
+                    event, data = await receive_event(socket)
+                    assert event == "status", (event, data)
+                    statuses.append(data["status"])
+
+            async with trio.open_nursery() as nursery:
+                for socket in sockets:
+                    nursery.start_soon(burst, socket)
+            await emit_event(first, "user_cars", {"token": token})
+            engine = (await receive_event(first))[1]["cars"][0]["engine"]
+        stored = await trio.to_thread.run_sync(_player, config.storage.path, user_id)
+        outcomes.append((sorted(statuses), stored, engine))
+
+    limiter = trio.CapacityLimiter(AT_ONCE)
+    async with trio.open_nursery() as nursery:
+        for n in range(ROUNDS):
+            nursery.start_soon(one_round, n, limiter)
+    assert outcomes == [(["CAR_UPGRADED"] + ["RELOAD"] * 49, (500, 0, 0), 2)] * ROUNDS
 
 
 async def test_refusals_change_nothing(
