@@ -1,9 +1,11 @@
 """One client connection: its transport, its bounded outbox and its lifetime.
 
-Frames for the client go through `push`, which never waits: a frame joins the
-connection's outbox and the connection's own pump task sends it. When the
-outbox is full the client is not keeping up, and it is dropped (close 1008)
-rather than slowing down whoever published.
+Frames for the client go through `push`, which never waits. With nothing
+queued before it, a frame goes straight to the transport if the socket takes
+it without waiting; otherwise it joins the connection's outbox and the
+connection's own pump task sends it. When the outbox is full the client is
+not keeping up, and it is dropped (close 1008) rather than slowing down
+whoever published.
 
 Invariants: frames reach the client in the order they were pushed; after
 `close` the frames already queued are still sent (within `drain_timeout`)
@@ -63,12 +65,12 @@ class Connection:
         self.user_id: int | None = None
         #: Per-app state of this connection (the app that serves the endpoint owns it).
         self.app_state: Any = None
-        #: True from a keepalive ping until its pong.
-        self.awaiting_pong = False
         self.close_code: int | None = None
         self.close_reason = ""
         self._drain_timeout = drain_timeout
-        self._outbox_in, self._outbox = trio.open_memory_channel[Message](outbox_size)
+        # None in the outbox asks the pump to send what the transport kept back.
+        self._outbox_in, self._outbox = trio.open_memory_channel[Message | None](outbox_size)
+        self._unsent = 0  # frames queued and not yet sent by the pump
         self._session_scope: trio.CancelScope | None = None
         self._session_nursery: trio.Nursery | None = None
         self._nursery: trio.Nursery | None = None
@@ -90,8 +92,27 @@ class Connection:
             for one in frame:
                 self.push(one)
             return
+        if not self._unsent and not self.closing and self.transport.send_nowait(frame):
+            self._send_backlog()
+            return
+        self._queue(frame)
+
+    def ping(self) -> None:
+        """Ping the client without waiting (keepalive); `transport.awaiting_pong` until it
+        answers."""
+        self.transport.ping()
+        self._send_backlog()
+
+    def _send_backlog(self) -> None:
+        # The socket took part of a direct write: the pump sends the rest, unless a
+        # frame already queued will take it along.
+        if self.transport.backlogged and not self._unsent:
+            self._queue(None)
+
+    def _queue(self, frame: Message | None) -> None:
         try:
             self._outbox_in.send_nowait(frame)
+            self._unsent += 1
         except trio.WouldBlock:
             logger.info("%r dropped: outbox full (slow consumer)", self)
             self.abort(POLICY_VIOLATION, "slow consumer")
@@ -170,7 +191,8 @@ class Connection:
                         batch.append(self._outbox.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                await self.transport.send(*batch)
+                await self.transport.send(*(frame for frame in batch if frame is not None))
+                self._unsent -= len(batch)
         except ConnectionClosed:
             # The peer is gone: stop reading too.
             if self._session_scope is not None:

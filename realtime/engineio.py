@@ -103,6 +103,7 @@ class EngineSession:
     """One Engine.IO session, as the `Transport` of its realtime connection."""
 
     pings = False  # the heartbeat is Engine.IO's own
+    awaiting_pong = False
 
     def __init__(self, sid: str, eio: int, options: EngineOptions, handshake: Handshake) -> None:
         self.sid = sid
@@ -144,7 +145,17 @@ class EngineSession:
             raise ValueError("Hearth sends no binary Engine.IO messages")
         await self.emit(*(MESSAGE + text for text in texts))
 
-    async def ping(self) -> None:
+    def send_nowait(self, message: Message) -> bool:
+        # Only over a WebSocket: a polling client takes its packets when it asks.
+        if self.socket is None or self.closed.is_set() or not isinstance(message, str):
+            return False
+        return self.socket.send_nowait(MESSAGE + message)
+
+    @property
+    def backlogged(self) -> bool:
+        return self.socket is not None and self.socket.backlogged
+
+    def ping(self) -> None:
         raise NotImplementedError("Engine.IO has its own heartbeat")
 
     async def close(self, code: int, reason: str) -> None:

@@ -1,8 +1,9 @@
 """Keepalive: ping every connection on a schedule, drop those that stopped answering.
 
-One task serves every connection of the hub. A connection whose previous ping
-is still unanswered when the next is due is dropped (its peer is gone or
-hopelessly behind); otherwise it gets a new ping. Transports whose server
+One task serves every connection of the hub, and a ping is a write, not a
+task: the transport notes the pong when it reads it. A connection whose
+previous ping is still unanswered when the next is due is dropped (its peer is
+gone or hopelessly behind); otherwise it gets a new ping. Transports whose server
 pings by itself (Hypercorn, for the WebSocket routes on the HTTP port) are
 skipped.
 """
@@ -10,12 +11,10 @@ skipped.
 from __future__ import annotations
 
 import logging
-from functools import partial
 
-from realtime.connection import Connection
 from realtime.hub import Hub
 from realtime.schedule import run_every
-from realtime.transport import GOING_AWAY, ConnectionClosed
+from realtime.transport import GOING_AWAY
 
 logger = logging.getLogger("hearth.realtime")
 
@@ -25,19 +24,10 @@ async def run_keepalive(hub: Hub, interval: float) -> None:
         for connection in hub:
             if not connection.transport.pings or connection.closing:
                 continue
-            if connection.awaiting_pong:
+            if connection.transport.awaiting_pong:
                 logger.info("%r dropped: no pong to the last ping", connection)
                 connection.abort(GOING_AWAY, "keepalive timeout")
             else:
-                connection.awaiting_pong = True
-                connection.spawn(partial(_ping, connection))
+                connection.ping()
 
     await run_every(interval, sweep)
-
-
-async def _ping(connection: Connection) -> None:
-    try:
-        await connection.transport.ping()
-    except ConnectionClosed:
-        return
-    connection.awaiting_pong = False

@@ -31,6 +31,7 @@ class QuartTransport:
     """A Quart websocket as a `Transport`."""
 
     pings = False
+    awaiting_pong = False
 
     def __init__(self, socket: Websocket, max_message_bytes: int) -> None:
         self._socket = socket
@@ -56,7 +57,12 @@ class QuartTransport:
         for message in messages:
             await self._socket.send(message)
 
-    async def ping(self) -> None:
+    def send_nowait(self, message: Message) -> bool:
+        return False  # Quart's socket writes only by awaiting
+
+    backlogged = False
+
+    def ping(self) -> None:
         raise NotImplementedError("Hypercorn pings these sockets itself")
 
     async def close(self, code: int, reason: str) -> None:

@@ -76,6 +76,7 @@ class SocketIOTransport:
     """An Engine.IO session seen as a stream of Socket.IO event and ack packets."""
 
     pings = False
+    awaiting_pong = False
 
     def __init__(self, engine: EngineSession) -> None:
         self.engine = engine
@@ -127,7 +128,14 @@ class SocketIOTransport:
     async def send(self, *messages: Message) -> None:
         await self.engine.send(*messages)
 
-    async def ping(self) -> None:
+    def send_nowait(self, message: Message) -> bool:
+        return self.engine.send_nowait(message)
+
+    @property
+    def backlogged(self) -> bool:
+        return self.engine.backlogged
+
+    def ping(self) -> None:
         raise NotImplementedError("Engine.IO has its own heartbeat")
 
     async def close(self, code: int, reason: str) -> None:

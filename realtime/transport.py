@@ -1,6 +1,6 @@
 """What the realtime core needs of one accepted WebSocket, whichever server accepted it.
 
-The trio-websocket listener and the Quart routes each wrap their socket in a
+The wsproto listener and the Quart routes each wrap their socket in a
 `Transport`; nothing above this module knows which one it holds. `Handshake`
 is what the opening request said: path, query and headers, read before the
 upgrade so an endpoint can refuse it with an HTTP status.
@@ -30,6 +30,8 @@ class ConnectionClosed(Exception):
 class Transport(Protocol):
     #: Whether `ping` can be used; transports whose server pings on its own say False.
     pings: bool
+    #: True from a `ping` until a pong arrives.
+    awaiting_pong: bool
 
     async def receive(self) -> Message:
         """The next message; raises ConnectionClosed when there is none to come."""
@@ -40,8 +42,25 @@ class Transport(Protocol):
         ConnectionClosed if the socket is closed."""
         ...
 
-    async def ping(self) -> None:
-        """Send a ping and return when its pong arrives; raises ConnectionClosed."""
+    def send_nowait(self, message: Message) -> bool:
+        """Hand `message` to the socket without waiting, if nothing else is being sent;
+        True if it was taken, False if it was not (then `send` it).
+
+        What the socket could not take at once the transport keeps, and sends
+        before anything else on the next `send`; until then `backlogged` is True.
+        Transports that cannot write without waiting always answer False.
+        """
+        ...
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether part of a message taken by `send_nowait` waits for the next `send`."""
+        ...
+
+    def ping(self) -> None:
+        """Send a ping without waiting (after what is being sent, if anything is) and set
+        `awaiting_pong`; the next pong clears it. What the socket does not take at once
+        waits as with `send_nowait`."""
         ...
 
     async def close(self, code: int, reason: str) -> None:

@@ -17,12 +17,16 @@ from realtime.transport import ConnectionClosed, Handshake, Message
 
 
 class FakeTransport:
-    """A socket whose peer reads only when `reading` is set."""
+    """A socket whose peer reads only when `reading` is set; `send_nowait` takes a frame
+    only while `idle` is set."""
 
     pings = False
+    awaiting_pong = False
 
     def __init__(self, *, reading: bool) -> None:
         self.reading = reading
+        self.idle = False
+        self.direct: list[Message] = []  # the frames taken by `send_nowait`
         self.sent: list[Message] = []
         self.writes: list[int] = []  # messages per send call
         self.closed_with: tuple[int, str] | None = None
@@ -41,7 +45,15 @@ class FakeTransport:
         self.sent.extend(messages)
         self.writes.append(len(messages))
 
-    async def ping(self) -> None:
+    def send_nowait(self, message: Message) -> bool:
+        if self.idle:
+            self.sent.append(message)
+            self.direct.append(message)
+        return self.idle
+
+    backlogged = False
+
+    def ping(self) -> None:
         raise NotImplementedError
 
     async def close(self, code: int, reason: str) -> None:
@@ -109,6 +121,22 @@ async def test_frames_queued_together_go_out_in_one_write_in_order() -> None:
         connection.close()
     assert transport.writes == [5, 1]
     assert [str(frame).count(f'"n":{n}') for n, frame in enumerate(transport.sent[:5])] == [1] * 5
+
+
+async def test_a_frame_goes_straight_to_an_idle_socket_only_with_nothing_queued() -> None:
+    transport = FakeTransport(reading=True)
+    connection = _connection(transport, outbox=8)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connection.run, _idle)
+        await trio.testing.wait_all_tasks_blocked()
+        connection.push("first")  # the socket is busy (a ping, say): queued
+        transport.idle = True
+        connection.push("second")  # the socket is idle, but "first" is not sent yet
+        await trio.testing.wait_all_tasks_blocked()
+        connection.push("third")  # nothing queued: straight to the socket
+        connection.close()
+    assert transport.sent == ["first", "second", "third"]
+    assert transport.direct == ["third"]
 
 
 async def test_close_sends_what_is_queued_first() -> None:

@@ -26,7 +26,7 @@ def _connection(codec: Any) -> Connection:
     )
 
 
-def _queued(connection: Connection) -> list[Message]:
+def _queued(connection: Connection) -> list[Message | None]:
     frames = []
     while True:
         try:
