@@ -3,8 +3,8 @@
     python server.py [--config FILE]...
 
 Runs, in one process: Hypercorn with the Quart-Trio app (REST routes and every
-WebSocket endpoint), the trio-websocket listener (the same endpoints on their
-own port), keepalive, each app's background tasks, and the storage writer.
+WebSocket endpoint), the wsproto listener (the same endpoints on their own
+port), keepalive, each app's background tasks, and the storage writer.
 
 Shutdown (SIGTERM, SIGINT or `Running.stop`): stop accepting on both ports,
 close every WebSocket with 1001, let in-flight HTTP requests finish, stop the
@@ -14,6 +14,7 @@ background tasks, commit what the writer holds, and return (exit status 0).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -371,6 +372,14 @@ async def _stop_on_signals(stop: trio.Event) -> None:
             return
 
 
+# The cyclic garbage collector's full pass scans every live object with the event loop
+# stopped: with 5,000 connected players that measured 0.2-1.2 s, every few seconds, each
+# one a missed passive tick and a latency spike. Hearth makes little cyclic garbage, so
+# the collector runs far less often (first generation at 50,000 allocations instead of
+# 700, full passes a tenth as often) and never rescans what startup loaded.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def run(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Hearth: realtime backend for small games and apps"
@@ -393,6 +402,8 @@ def run(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    gc.set_threshold(*GC_THRESHOLDS)
+    gc.freeze()
     status = 0
     try:
         trio.run(partial(main, config, handle_signals=True))
