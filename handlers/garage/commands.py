@@ -39,14 +39,14 @@ class Garage:
         self.rng = rng
         self._users: OrderedDict[str, int] = OrderedDict()
 
-    async def user(self, token: str | None) -> int:
+    def user(self, token: str | None) -> int:
         """The player a device token names; raises NO_USER_TOKEN or NO_USER_WAS_FOUND."""
         if not token:
             raise CommandError("NO_USER_TOKEN")
         digest = store.token_hash(token)
         user_id = self._users.get(digest)
         if user_id is None:
-            user_id = await self.db.read(partial(store.user_of, digest=digest))
+            user_id = self.db.read_now(partial(store.user_of, digest=digest))
             if user_id is None:
                 raise CommandError("NO_USER_WAS_FOUND")
             self._users[digest] = user_id  # tokens never change owner: safe to keep
@@ -54,8 +54,8 @@ class Garage:
                 self._users.popitem(last=False)
         return user_id
 
-    async def profile(self, user_id: int, token: str) -> dict[str, Any]:
-        return await self.db.read(partial(store.profile, user_id=user_id, token=token))
+    def profile(self, user_id: int, token: str) -> dict[str, Any]:
+        return self.db.read_now(partial(store.profile, user_id=user_id, token=token))
 
 
 commands: Commands[Garage] = Commands()
@@ -93,25 +93,25 @@ async def register(ctx: Ctx) -> Any:
         return store.register(connection, store.token_hash(token), ctx.data.device), token
 
     user_id, token = await ctx.db.write(create)
-    return emit(ctx, "profile", {"user": await ctx.services.profile(user_id, token)})
+    return emit(ctx, "profile", {"user": ctx.services.profile(user_id, token)})
 
 
 @commands.command("login_command", Authed, aliases=("super_event",))
 async def login(ctx: Ctx) -> Any:
-    user_id = await ctx.services.user(ctx.data.token)
-    return emit(ctx, "profile", {"user": await ctx.services.profile(user_id, ctx.data.token)})
+    user_id = ctx.services.user(ctx.data.token)
+    return emit(ctx, "profile", {"user": ctx.services.profile(user_id, ctx.data.token)})
 
 
 @commands.command("profile", Authed)
 async def profile(ctx: Ctx) -> Any:
-    user_id = await ctx.services.user(ctx.data.token)
-    return emit(ctx, "profile", {"user": await ctx.services.profile(user_id, ctx.data.token)})
+    user_id = ctx.services.user(ctx.data.token)
+    return emit(ctx, "profile", {"user": ctx.services.profile(user_id, ctx.data.token)})
 
 
 @commands.command("user_cars", Authed)
 async def user_cars(ctx: Ctx) -> Any:
-    user_id = await ctx.services.user(ctx.data.token)
-    cars = await ctx.db.read(partial(store.cars, user_id=user_id))
+    user_id = ctx.services.user(ctx.data.token)
+    cars = ctx.db.read_now(partial(store.cars, user_id=user_id))
     return emit(ctx, "user_cars", {"cars": cars})
 
 
@@ -122,7 +122,7 @@ class CurrencyGrant(Authed, kw_only=True):
 
 @commands.command("add_currency", CurrencyGrant)
 async def add_currency(ctx: Ctx) -> Any:
-    user_id = await ctx.services.user(ctx.data.token)
+    user_id = ctx.services.user(ctx.data.token)
     amount = ctx.data.amount
     if not float(amount).is_integer() or not 0 < amount <= ctx.services.max_grant:
         raise CommandError(f"amount must be a whole number from 1 to {ctx.services.max_grant}")
@@ -138,7 +138,7 @@ class CarChoice(Authed, kw_only=True):
 
 @commands.command("buy_car", CarChoice)
 async def buy_car(ctx: Ctx) -> Any:
-    user_id = await ctx.services.user(ctx.data.token)
+    user_id = ctx.services.user(ctx.data.token)
     answer = await ctx.db.write(partial(store.buy_car, user_id=user_id, car_id=ctx.data.car_id))
     return emit(ctx, "buy_car", answer)
 
@@ -149,7 +149,7 @@ class CarUpgrade(CarChoice, kw_only=True):
 
 @commands.command("car_upgrade", CarUpgrade, aliases=("car_upgraded",))
 async def car_upgrade(ctx: Ctx) -> Any:
-    user_id = await ctx.services.user(ctx.data.token)
+    user_id = ctx.services.user(ctx.data.token)
     done = await ctx.db.write(
         partial(
             store.upgrade_car, user_id=user_id, car_id=ctx.data.car_id, part=ctx.data.upgrade_type
@@ -164,7 +164,7 @@ class SkinChoice(CarChoice, kw_only=True):
 
 @commands.command("car_skin_changed", SkinChoice)
 async def car_skin_changed(ctx: Ctx) -> Any:
-    user_id = await ctx.services.user(ctx.data.token)
+    user_id = ctx.services.user(ctx.data.token)
     done = await ctx.db.write(
         partial(
             store.change_skin, user_id=user_id, car_id=ctx.data.car_id, skin_id=ctx.data.skin_id
@@ -179,7 +179,7 @@ class IconChoice(Authed, kw_only=True):
 
 @commands.command("icon_changed", IconChoice)
 async def icon_changed(ctx: Ctx) -> Any:
-    user_id = await ctx.services.user(ctx.data.token)
+    user_id = ctx.services.user(ctx.data.token)
     done = await ctx.db.write(partial(store.change_icon, user_id=user_id, icon_id=ctx.data.icon_id))
     return emit(ctx, "update_icon", {"icons": "ICON_CHANGED"} if done else {"_error": "RELOAD"})
 
@@ -193,7 +193,7 @@ class FinishedLevel(Authed, kw_only=True):
 
 @commands.command("adventure_level_finished", FinishedLevel, aliases=("level_finished",))
 async def level_finished(ctx: Ctx) -> Any:
-    user_id = await ctx.services.user(ctx.data.token)
+    user_id = ctx.services.user(ctx.data.token)
     data = ctx.data
     level = await ctx.db.write(
         partial(
@@ -237,7 +237,7 @@ class ContainerChoice(Authed, kw_only=True):
 
 @commands.command("drop", ContainerChoice)
 async def drop(ctx: Ctx) -> Any:
-    user_id = await ctx.services.user(ctx.data.token)
+    user_id = ctx.services.user(ctx.data.token)
     opened = await ctx.db.write(
         partial(
             store.open_container,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,23 @@ async def test_readers_cannot_write(tmp_path: Path) -> None:
     async with open_database(tmp_path / "db.sqlite") as db:
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             await db.read(lambda c: _insert(1, c))
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            db.read_now(lambda c: _insert(1, c))
+
+
+async def test_reads_now_see_what_is_committed_and_nothing_else(tmp_path: Path) -> None:
+    """`read_now` sees a write once it is committed, and never one still in its batch."""
+    async with open_database(tmp_path / "db.sqlite") as db:
+        await db.write(partial(_insert, 1))
+        count = "SELECT count(*) FROM users"
+
+        def insert_and_look(connection: sqlite3.Connection) -> int:
+            _insert(2, connection)
+            seen: int = db.read_now(lambda c: c.execute(count).fetchone()[0])
+            return seen
+
+        assert await db.write(insert_and_look) == 1  # its own batch is not committed yet
+        assert db.read_now(lambda c: c.execute(count).fetchone()[0]) == 2
 
 
 async def test_wal_and_synchronous_from_settings(tmp_path: Path) -> None:
