@@ -26,6 +26,7 @@ from functools import partial
 
 import trio
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import Connection as WebSocketProtocol
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -41,7 +42,7 @@ from wsproto.events import (
 from wsproto.utilities import RemoteProtocolError
 
 from realtime.endpoint import Refusal
-from realtime.router import Router
+from realtime.router import Router, Service
 from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Message
 
 logger = logging.getLogger("hearth.realtime")
@@ -58,7 +59,9 @@ class WsprotoTransport:
     # every member's transport in turn.
     _framed: tuple[Message, bytes] = ("", b"")
 
-    def __init__(self, stream: trio.SocketStream, ws: WSConnection, max_message_bytes: int) -> None:
+    def __init__(
+        self, stream: trio.SocketStream, ws: WebSocketProtocol, max_message_bytes: int
+    ) -> None:
         self._stream = stream
         self._fd = stream.socket.fileno()
         self._ws = ws
@@ -227,42 +230,53 @@ async def _handshake(stream: trio.abc.Stream, ws: WSConnection) -> Request | Non
 
 
 async def _serve_stream(router: Router, max_message_bytes: int, stream: trio.SocketStream) -> None:
-    ws = WSConnection(ConnectionType.SERVER)
     try:
-        request = await _handshake(stream, ws)
-        if request is None:
-            return
-        peer_host, peer_port = stream.socket.getpeername()[:2]
-        remote = f"{peer_host}:{peer_port}"
-        headers = [("host", request.host)] + [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in request.extra_headers
-        ]
-        handshake = Handshake.from_request(request.target, headers, remote)
-        admitted = await router.admit(handshake)
-        if isinstance(admitted, Refusal):
-            body = admitted.body.encode()
-            headers_out = [
-                (b"content-type", b"text/plain"),
-                (b"content-length", str(len(body)).encode()),
-            ]
-            await stream.send_all(
-                ws.send(
-                    RejectConnection(
-                        status_code=admitted.status, headers=headers_out, has_body=True
-                    )
-                )
-                + ws.send(RejectData(data=body))
-            )
-            return
-        await stream.send_all(ws.send(AcceptConnection()))
-        await admitted.serve(WsprotoTransport(stream, ws, max_message_bytes), handshake)
+        accepted = await _accept(router, max_message_bytes, stream)
+        if accepted is not None:
+            service, transport, handshake = accepted
+            await service.serve(transport, handshake)
     except (RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         pass  # the client broke the handshake or left
     except Exception:
         logger.exception("WebSocket handler failed")
     finally:
         await trio.aclose_forcefully(stream)
+
+
+async def _accept(
+    router: Router, max_message_bytes: int, stream: trio.SocketStream
+) -> tuple[Service, WsprotoTransport, Handshake] | None:
+    """Read the opening request and accept it or refuse it; None once refused or abandoned.
+
+    Of the handshake only what the connection needs outlives this call: its
+    HTTP parser and buffers (a few KiB per connection) do not.
+    """
+    ws = WSConnection(ConnectionType.SERVER)
+    request = await _handshake(stream, ws)
+    if request is None:
+        return None
+    peer_host, peer_port = stream.socket.getpeername()[:2]
+    headers = [("host", request.host)] + [
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.extra_headers
+    ]
+    handshake = Handshake.from_request(request.target, headers, f"{peer_host}:{peer_port}")
+    admitted = await router.admit(handshake)
+    if isinstance(admitted, Refusal):
+        body = admitted.body.encode()
+        headers_out = [
+            (b"content-type", b"text/plain"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await stream.send_all(
+            ws.send(
+                RejectConnection(status_code=admitted.status, headers=headers_out, has_body=True)
+            )
+            + ws.send(RejectData(data=body))
+        )
+        return None
+    await stream.send_all(ws.send(AcceptConnection()))
+    assert ws.connection is not None
+    return admitted, WsprotoTransport(stream, ws.connection, max_message_bytes), handshake
 
 
 async def serve_listener(
