@@ -2,8 +2,9 @@
 
 Frames for the client go through `push`, which never waits. With nothing
 queued before it, a frame goes straight to the transport if the socket takes
-it without waiting; otherwise it joins the connection's outbox and the
-connection's own pump task sends it. When the outbox is full the client is
+it without waiting; otherwise it joins the connection's outbox and a pump
+task, started for as long as the outbox has frames, sends it (an idle
+connection costs no task for that). When the outbox is full the client is
 not keeping up, and it is dropped (close 1008) rather than slowing down
 whoever published.
 
@@ -71,6 +72,7 @@ class Connection:
         # None in the outbox asks the pump to send what the transport kept back.
         self._outbox_in, self._outbox = trio.open_memory_channel[Message | None](outbox_size)
         self._unsent = 0  # frames queued and not yet sent by the pump
+        self._pumping = False
         self._session_scope: trio.CancelScope | None = None
         self._session_nursery: trio.Nursery | None = None
         self._nursery: trio.Nursery | None = None
@@ -113,6 +115,7 @@ class Connection:
         try:
             self._outbox_in.send_nowait(frame)
             self._unsent += 1
+            self._start_pump()
         except trio.WouldBlock:
             logger.info("%r dropped: outbox full (slow consumer)", self)
             self.abort(POLICY_VIOLATION, "slow consumer")
@@ -145,6 +148,11 @@ class Connection:
 
         self.spawn(expire)
 
+    def _start_pump(self) -> None:
+        if not self._pumping and self._nursery is not None:
+            self._pumping = True
+            self._nursery.start_soon(self._pump)
+
     def spawn(self, task: Callable[[], Awaitable[None]]) -> None:
         """Run `task` while this connection reads; it is cancelled when the connection closes."""
         if self._session_nursery is not None and not self.closing:
@@ -159,7 +167,8 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._pump)
+                if self._unsent:  # pushed before the connection ran
+                    self._start_pump()
                 async with trio.open_nursery() as session_nursery:
                     self._session_nursery = session_nursery
                     self._session_scope = session_nursery.cancel_scope
@@ -180,20 +189,25 @@ class Connection:
                 await self.transport.abort()
 
     async def _pump(self) -> None:
+        """Send what is queued until nothing is (then return: `_queue` starts it again)."""
         try:
-            async for frame in self._outbox:
-                # What else is queued already goes out with it, as one write where the
-                # transport can: a burst of pushes (a join storm, a busy room) then
-                # costs the pump one send, and the outbox drains as fast as it fills.
-                batch = [frame]
+            while True:
+                # All that is queued goes out together, as one write where the transport
+                # can: a burst of pushes (a join storm, a busy room) then costs the pump
+                # one send, and the outbox drains as fast as it fills.
+                batch: list[Message | None] = []
                 while len(batch) < PUMP_BATCH:
                     try:
                         batch.append(self._outbox.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
+                if not batch:
+                    return
                 await self.transport.send(*(frame for frame in batch if frame is not None))
                 self._unsent -= len(batch)
         except ConnectionClosed:
             # The peer is gone: stop reading too.
             if self._session_scope is not None:
                 self._session_scope.cancel()
+        finally:
+            self._pumping = False
