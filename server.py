@@ -37,6 +37,7 @@ from handlers import channels, clicker, docs, garage, orders, parties
 from handlers.accounts import Accounts, PasswordHasher, TokenCodec
 from handlers.site import Site
 from realtime import quart_routes
+from realtime.echo import Echo
 from realtime.endpoint import Limits
 from realtime.engineio import EngineOptions
 from realtime.hub import Hub
@@ -123,6 +124,8 @@ async def build(config: Settings, db: Database) -> Built:
         min_password_length=config.accounts.min_password_length,
     )
     router.add(sio.engine)
+    if config.realtime.debug_echo:
+        router.add(Echo())
     quart_routes.mount_polling(http, sio.engine, origins)
     background.append(sio.engine.run)
     quart_routes.mount(http, router, max_message_bytes=config.realtime.max_message_bytes)
