@@ -26,8 +26,11 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Closed, Event
 from hypercorn.protocol import ws_stream
+from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.trio import tcp_server as hypercorn_tcp
 from quart import g, jsonify, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -202,6 +205,28 @@ class _WebsocketBuffer(ws_stream.WebsocketBuffer):
 
 
 ws_stream.WebsocketBuffer = _WebsocketBuffer  # type: ignore[misc]  # what WSStream creates
+
+
+class _TCPServer(hypercorn_tcp.TCPServer):
+    """Hypercorn's connection on Trio, made to treat a write that collides with its own
+    closing as a closed connection.
+
+    Hypercorn 0.18 sends the stream's EOF (`_close`) outside the lock that orders its
+    writes, and Trio lets no other write start meanwhile: a write there (the WebSocket
+    ping task's, which pings as soon as a socket is accepted) raises BusyResourceError,
+    which Hypercorn lets end the whole server. A client breaking the protocol right away
+    did it (Autobahn case 3.3, tests/realtime/test_conformance.py). The stream is being
+    closed: the write is dropped, as Hypercorn drops one to a broken stream.
+    """
+
+    async def protocol_send(self, event: Event) -> None:
+        try:
+            await super().protocol_send(event)
+        except trio.BusyResourceError:
+            await self.protocol.handle(Closed())
+
+
+hypercorn_run.TCPServer = _TCPServer  # type: ignore[attr-defined]  # what worker_serve creates
 
 
 def hypercorn_config(config: Settings) -> HypercornConfig:
