@@ -34,6 +34,7 @@ from hypercorn.trio import tcp_server as hypercorn_tcp
 from quart import g, jsonify, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
+from wsproto.events import Ping
 
 import settings as settings_module
 from handlers import channels, clicker, docs, garage, orders, parties
@@ -213,10 +214,10 @@ class _TCPServer(hypercorn_tcp.TCPServer):
 
     Hypercorn 0.18 sends the stream's EOF (`_close`) outside the lock that orders its
     writes, and Trio lets no other write start meanwhile: a write there (the WebSocket
-    ping task's, which pings as soon as a socket is accepted) raises BusyResourceError,
-    which Hypercorn lets end the whole server. A client breaking the protocol right away
-    did it (Autobahn case 3.3, tests/realtime/test_conformance.py). The stream is being
-    closed: the write is dropped, as Hypercorn drops one to a broken stream.
+    ping task's) raises BusyResourceError, which Hypercorn lets end the whole server. A
+    client breaking the protocol while a ping went out did it (Autobahn case 3.3,
+    tests/realtime/test_conformance.py). The stream is being closed: the write is
+    dropped, as Hypercorn drops one to a broken stream.
     """
 
     async def protocol_send(self, event: Event) -> None:
@@ -227,6 +228,26 @@ class _TCPServer(hypercorn_tcp.TCPServer):
 
 
 hypercorn_run.TCPServer = _TCPServer  # type: ignore[attr-defined]  # what worker_serve creates
+
+
+async def _send_pings(self: ws_stream.WSStream) -> None:
+    """Hypercorn's keepalive pings, the first one an interval after the upgrade, as the
+    listener's (a silent peer is still dropped by the read timeout of two intervals).
+
+    Hypercorn 0.18 pings the moment it accepts a socket, which tells nothing about the
+    peer; a client still writing its first frame in pieces when the ping arrives must
+    answer between frames, and Autobahn's fuzzing client answered inside its frame,
+    corrupting its own stream (cases 6.4.3 and 6.4.4 on the HTTP port only).
+    """
+    interval = self.config.websocket_ping_interval
+    assert interval is not None  # Hypercorn starts this task only with an interval
+    while not self.closed:
+        await self.context.sleep(interval)
+        if not self.closed:
+            await self._send_wsproto_event(Ping())
+
+
+ws_stream.WSStream._send_pings = _send_pings  # type: ignore[method-assign]
 
 
 def hypercorn_config(config: Settings) -> HypercornConfig:
