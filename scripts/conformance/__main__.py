@@ -82,16 +82,25 @@ def ensure_wstest() -> Path:
     shutil.rmtree(VENV, ignore_errors=True)
     tool = WORK / "virtualenv"  # virtualenv itself, kept out of the interpreter's site
     pip = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([python27, *pip, "--upgrade", "--target", str(tool), VIRTUALENV], check=True)
-    subprocess.run(
-        [python27, "-m", "virtualenv", "--quiet", str(VENV)],
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(tool)},
-    )
-    subprocess.run([str(VENV / "bin" / "python"), *pip, "-r", str(REQUIREMENTS)], check=True)
-    subprocess.run([str(wstest), "-a"], check=True, stdout=subprocess.DEVNULL)
+    log = WORK / "install.log"
+    log.write_bytes(b"")
+    _logged([python27, *pip, "--upgrade", "--target", str(tool), VIRTUALENV], log)
+    _logged([python27, "-m", "virtualenv", str(VENV)], log, PYTHONPATH=str(tool))
+    _logged([str(VENV / "bin" / "python"), *pip, "-r", str(REQUIREMENTS)], log)
+    _logged([str(wstest), "-a"], log)
     stamp.write_text(digest)
     return wstest
+
+
+def _logged(command: list[str], log: Path, **env: str) -> None:
+    """Run `command` with its output appended to `log`; on failure show the log and stop."""
+    with log.open("ab") as sink:
+        done = subprocess.run(
+            command, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **env}
+        )
+    if done.returncode != 0:
+        print(log.read_text(errors="replace")[-5000:], file=sys.stderr)
+        sys.exit(f"conformance: {' '.join(command)} failed ({done.returncode}); see {log}")
 
 
 def write_overlay(directory: Path) -> Path:
