@@ -28,13 +28,17 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.events import Closed, Event
 from hypercorn.protocol import ws_stream
+from hypercorn.protocol.events import StreamClosed
 from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio import serve as hypercorn_serve
 from hypercorn.trio import tcp_server as hypercorn_tcp
 from quart import g, jsonify, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
-from wsproto.events import Ping
+from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection, Ping
+from wsproto.events import Message as WsMessage
+from wsproto.frame_protocol import CloseReason
 
 import settings as settings_module
 from handlers import channels, clicker, docs, garage, orders, parties
@@ -248,6 +252,38 @@ async def _send_pings(self: ws_stream.WSStream) -> None:
 
 
 ws_stream.WSStream._send_pings = _send_pings  # type: ignore[method-assign]
+
+
+async def _handle_events(self: ws_stream.WSStream) -> None:
+    """Hypercorn's handling of a WebSocket's incoming events, made to send the close frame
+    when wsproto fails the connection (1002 protocol error, 1007 text not UTF-8).
+
+    Hypercorn 0.18 answers a close frame only when the peer sent one, and wsproto reports
+    its own parse failures as a CloseConnection event with the connection still open: the
+    TCP connection was dropped without the code RFC 6455 (7.1.7) says to send, as the
+    listener does (Autobahn's NON-STRICT cases 3.x, 4.x, 5.15 and 6.x on the HTTP port).
+    Otherwise as Hypercorn's own method.
+    """
+    for event in self.connection.events():
+        if isinstance(event, WsMessage):
+            try:
+                self.buffer.extend(event)
+            except ws_stream.FrameTooLargeError:
+                await self._send_wsproto_event(CloseConnection(code=CloseReason.MESSAGE_TOO_BIG))
+                break
+            if event.message_finished:
+                assert self.app_put is not None  # set when the handshake was accepted
+                await self.app_put(self.buffer.to_message())
+                self.buffer.clear()
+        elif isinstance(event, Ping):
+            await self._send_wsproto_event(event.response())
+        elif isinstance(event, CloseConnection):
+            if self.connection.state in (ConnectionState.REMOTE_CLOSING, ConnectionState.OPEN):
+                await self._send_wsproto_event(event.response())
+            await self.send(StreamClosed(stream_id=self.stream_id))
+
+
+ws_stream.WSStream._handle_events = _handle_events  # type: ignore[method-assign]
 
 
 def hypercorn_config(config: Settings) -> HypercornConfig:

@@ -30,3 +30,22 @@ async def test_protocol_error_while_hypercorn_pings_does_not_end_the_server(
             with trio.fail_after(5):
                 assert await socket.closed_with() in (1002, None)
     assert (await http.get("/swagger/doc.json")).status_code == 200
+
+
+@pytest.mark.settings(realtime={"debug_echo": True})
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (RSV1_TEXT_FRAME, 1002),  # protocol error (Autobahn 3.x, 4.x, 5.x)
+        (b"\x81\x82\x00\x00\x00\x00\xff\xfe", 1007),  # text that is not UTF-8 (6.x)
+    ],
+)
+async def test_protocol_errors_are_closed_with_their_code(
+    ws_port: int, frame: bytes, code: int
+) -> None:
+    """A frame that breaks the protocol gets a close frame with the RFC 6455 code before the
+    connection ends, on both ports (Hypercorn 0.18 dropped the TCP connection without one)."""
+    async with raw_websocket(ws_port, PATH) as socket:
+        await socket.stream.send_all(frame)
+        with trio.fail_after(5):
+            assert await socket.closed_with() == code
