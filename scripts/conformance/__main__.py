@@ -8,7 +8,7 @@
    message limit raised to 1 MiB, the largest message of the cases run,
 3. runs `wstest -m fuzzingclient` on /debug/echo of the listener port and of the HTTP
    port: cases 1-7, 9 and 10, without 9's messages over 1 MiB (9.1.4-6, 9.2.4-6, 9.3,
-   9.4); 12 and 13 (compression) are not offered by Hearth,
+   9.4); not 12 and 13 (permessage-deflate: the HTTP port negotiates it, the listener not),
 4. prints per transport how many cases ran and each outcome, and exits 1 if any FAILED.
 
 The reports (HTML per case, index.json) are in .conformance/reports/.
@@ -44,6 +44,7 @@ EXCLUDED = ["9.1.4", "9.1.5", "9.1.6", "9.2.4", "9.2.5", "9.2.6", "9.3.*", "9.4.
 AGENTS = {"listener": "ws_port", "http": "http_port"}
 PASSING = {"OK", "INFORMATIONAL"}  # outcomes not listed case by case
 OUTCOMES = ["OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED"]
+_begun: set[Path] = set()  # logs written in this run
 _LISTENING = re.compile(r"listening http=\S+:(\d+) ws=\S+:(\d+)")
 
 
@@ -83,7 +84,6 @@ def ensure_wstest() -> Path:
     tool = WORK / "virtualenv"  # virtualenv itself, kept out of the interpreter's site
     pip = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     log = WORK / "install.log"
-    log.write_bytes(b"")
     _logged([python27, *pip, "--upgrade", "--target", str(tool), VIRTUALENV], log)
     _logged([python27, "-m", "virtualenv", str(VENV)], log, PYTHONPATH=str(tool))
     _logged([str(VENV / "bin" / "python"), *pip, "-r", str(REQUIREMENTS)], log)
@@ -93,10 +93,12 @@ def ensure_wstest() -> Path:
 
 
 def _logged(command: list[str], log: Path, **env: str) -> None:
-    """Run `command` with its output appended to `log`; on failure show the log and stop."""
-    with log.open("ab") as sink:
+    """Run `command` in .conformance/ with its output appended to `log` (begun by the first
+    command of a run); on failure show the log's end and stop."""
+    with log.open("ab" if log in _begun else "wb") as sink:
+        _begun.add(log)
         done = subprocess.run(
-            command, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **env}
+            command, cwd=WORK, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **env}
         )
     if done.returncode != 0:
         print(log.read_text(errors="replace")[-5000:], file=sys.stderr)
@@ -210,14 +212,7 @@ def main() -> int:
         try:
             spec = write_spec(directory, ports)
             print(f"conformance: wstest against {ports} (cases {' '.join(CASES)})", flush=True)
-            with (WORK / "wstest.log").open("wb") as sink:
-                subprocess.run(
-                    [str(wstest), "-m", "fuzzingclient", "-s", str(spec)],
-                    cwd=WORK,
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                    check=True,
-                )
+            _logged([str(wstest), "-m", "fuzzingclient", "-s", str(spec)], WORK / "wstest.log")
         finally:
             server.terminate()
             try:
