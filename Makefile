@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_SECRETS := data/dev-secrets.toml
 
-.PHONY: run test lint bench soak clean
+.PHONY: run test lint bench soak conformance clean
 
 # The virtualenv, reinstalled whenever the project's dependencies change.
 $(STAMP): pyproject.toml constraints.txt
@@ -37,6 +37,11 @@ bench: $(STAMP)
 # Crash consistency, the long run (tests/crash.py): >= 25 kill -9 restarts, >= 1,000 purchases.
 soak: $(STAMP)
 	$(BIN)/python -m scripts.soak
+
+# WebSocket conformance (scripts/conformance): Autobahn|Testsuite on both ports, 0 FAILED.
+# Needs Python 2.7 (PATH or pyenv); its virtualenv and the reports go in .conformance/.
+conformance: $(STAMP)
+	$(BIN)/python -m scripts.conformance
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

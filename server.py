@@ -27,17 +27,26 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Closed, Event
 from hypercorn.protocol import ws_stream
+from hypercorn.protocol.events import StreamClosed
+from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.trio import tcp_server as hypercorn_tcp
 from quart import g, jsonify, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
+from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection, Ping
+from wsproto.events import Message as WsMessage
+from wsproto.frame_protocol import CloseReason
 
 import settings as settings_module
 from handlers import channels, clicker, docs, garage, orders, parties
 from handlers.accounts import Accounts, PasswordHasher, TokenCodec
 from handlers.site import Site
 from realtime import quart_routes
+from realtime.echo import Echo
 from realtime.endpoint import Limits
 from realtime.engineio import EngineOptions
 from realtime.hub import Hub
@@ -124,6 +133,8 @@ async def build(config: Settings, db: Database) -> Built:
         min_password_length=config.accounts.min_password_length,
     )
     router.add(sio.engine)
+    if config.realtime.debug_echo:
+        router.add(Echo())
     quart_routes.mount_polling(http, sio.engine, origins)
     background.append(sio.engine.run)
     quart_routes.mount(http, router, max_message_bytes=config.realtime.max_message_bytes)
@@ -200,6 +211,80 @@ class _WebsocketBuffer(ws_stream.WebsocketBuffer):
 
 
 ws_stream.WebsocketBuffer = _WebsocketBuffer  # type: ignore[misc]  # what WSStream creates
+
+
+class _TCPServer(hypercorn_tcp.TCPServer):
+    """Hypercorn's connection on Trio, made to treat a write that collides with its own
+    closing as a closed connection.
+
+    Hypercorn 0.18 sends the stream's EOF (`_close`) outside the lock that orders its
+    writes, and Trio lets no other write start meanwhile: a write there (the WebSocket
+    ping task's) raises BusyResourceError, which Hypercorn lets end the whole server. A
+    client breaking the protocol while a ping went out did it (Autobahn case 3.3,
+    tests/realtime/test_conformance.py). The stream is being closed: the write is
+    dropped, as Hypercorn drops one to a broken stream.
+    """
+
+    async def protocol_send(self, event: Event) -> None:
+        try:
+            await super().protocol_send(event)
+        except trio.BusyResourceError:
+            await self.protocol.handle(Closed())
+
+
+hypercorn_run.TCPServer = _TCPServer  # type: ignore[attr-defined]  # what worker_serve creates
+
+
+async def _send_pings(self: ws_stream.WSStream) -> None:
+    """Hypercorn's keepalive pings, the first one an interval after the upgrade, as the
+    listener's (a silent peer is still dropped by the read timeout of two intervals).
+
+    Hypercorn 0.18 pings the moment it accepts a socket, which tells nothing about the
+    peer; a client still writing its first frame in pieces when the ping arrives must
+    answer between frames, and Autobahn's fuzzing client answered inside its frame,
+    corrupting its own stream (cases 6.4.3 and 6.4.4 on the HTTP port only).
+    """
+    interval = self.config.websocket_ping_interval
+    assert interval is not None  # Hypercorn starts this task only with an interval
+    while not self.closed:
+        await self.context.sleep(interval)
+        if not self.closed:
+            await self._send_wsproto_event(Ping())
+
+
+ws_stream.WSStream._send_pings = _send_pings  # type: ignore[method-assign]
+
+
+async def _handle_events(self: ws_stream.WSStream) -> None:
+    """Hypercorn's handling of a WebSocket's incoming events, made to send the close frame
+    when wsproto fails the connection (1002 protocol error, 1007 text not UTF-8).
+
+    Hypercorn 0.18 answers a close frame only when the peer sent one, and wsproto reports
+    its own parse failures as a CloseConnection event with the connection still open: the
+    TCP connection was dropped without the code RFC 6455 (7.1.7) says to send, as the
+    listener does (Autobahn's NON-STRICT cases 3.x, 4.x, 5.15 and 6.x on the HTTP port).
+    Otherwise as Hypercorn's own method.
+    """
+    for event in self.connection.events():
+        if isinstance(event, WsMessage):
+            try:
+                self.buffer.extend(event)
+            except ws_stream.FrameTooLargeError:
+                await self._send_wsproto_event(CloseConnection(code=CloseReason.MESSAGE_TOO_BIG))
+                break
+            if event.message_finished:
+                assert self.app_put is not None  # set when the handshake was accepted
+                await self.app_put(self.buffer.to_message())
+                self.buffer.clear()
+        elif isinstance(event, Ping):
+            await self._send_wsproto_event(event.response())
+        elif isinstance(event, CloseConnection):
+            if self.connection.state in (ConnectionState.REMOTE_CLOSING, ConnectionState.OPEN):
+                await self._send_wsproto_event(event.response())
+            await self.send(StreamClosed(stream_id=self.stream_id))
+
+
+ws_stream.WSStream._handle_events = _handle_events  # type: ignore[method-assign]
 
 
 def hypercorn_config(config: Settings) -> HypercornConfig:

@@ -85,6 +85,7 @@ class RealtimeSettings(_Section):
     ping_interval: float
     idempotency_window: int
     allowed_origins: list[str]
+    debug_echo: bool
 
 
 class ClickerSettings(_Section):

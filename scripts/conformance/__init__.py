@@ -1,0 +1,1 @@
+"""WebSocket conformance: Autobahn|Testsuite against both transports (`make conformance`)."""
