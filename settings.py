@@ -13,9 +13,13 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+# How often something runs, or how long it may take: zero or less would mean never or
+# in a busy loop.
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
 DEFAULTS_PATH = Path(__file__).resolve().parent / "config.toml"
 MIN_SECRET_BYTES = 32
@@ -82,7 +86,7 @@ class RealtimeSettings(_Section):
     rate_per_second: float
     rate_burst: int
     max_connections_per_user: int
-    ping_interval: float
+    ping_interval: Seconds
     idempotency_window: int
     allowed_origins: list[str]
     debug_echo: bool
@@ -91,9 +95,9 @@ class RealtimeSettings(_Section):
 class ClickerSettings(_Section):
     access_token_ttl: int
     refresh_token_ttl: int
-    tick_interval: float
+    tick_interval: Seconds
     idle_eviction: float
-    sweep_interval: float
+    sweep_interval: Seconds
 
 
 class OrdersSettings(_Section):
@@ -108,7 +112,7 @@ class OrdersSettings(_Section):
     pos_url: str
     pos_api_key: str
     pos_api_key_header: str
-    pos_timeout: float
+    pos_timeout: Seconds
     pos_attempts: int
     pos_backoff: float
     pos_mock_delay: float
@@ -123,8 +127,8 @@ class ChannelsSettings(_Section):
 
 
 class SocketIOSettings(_Section):
-    ping_interval: float
-    ping_timeout: float
+    ping_interval: Seconds
+    ping_timeout: Seconds
 
 
 class GarageSettings(_Section):

@@ -177,6 +177,7 @@ def test_environment_overrides_every_key_and_the_seed_names() -> None:
         ),
         ({"HEARTH_SERVER_HTTP_PORT": "eighty"}, "HEARTH_SERVER_HTTP_PORT: expected a number"),
         ({"HEARTH_STORAGE_SYNCHRONOUS": "SOMETIMES"}, "invalid setting"),
+        ({"HEARTH_REALTIME_PING_INTERVAL": "0"}, r"> 0.0 - at `\$.realtime.ping_interval`"),
     ],
 )
 def test_bad_settings_are_refused(environ: dict[str, str], problem: str) -> None:
