@@ -86,8 +86,9 @@ class Connection:
         return self.close_code is not None
 
     def push(self, frame: Outgoing) -> None:
-        """Queue `frame` (or frames) for the client without waiting; drop a client whose
-        outbox is full."""
+        """Send `frame` (or frames) to the client without waiting: straight to the socket
+        when nothing is queued and it takes them, else through the outbox; drop a client
+        whose outbox is full."""
         if frame is None:
             return
         if isinstance(frame, tuple):
