@@ -18,9 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scripts.soak import crash, slow
+from scripts.soak import crash, mixed, slow
 
-RUNS = {"crash": crash, "slow": slow}
+RUNS = {"crash": crash, "slow": slow, "mixed": mixed}
 
 
 def main(argv: list[str] | None = None) -> int:
