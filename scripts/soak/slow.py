@@ -23,9 +23,10 @@ Passes (exit status 0) when:
   one `outbox full (slow consumer)` drop for every slow connection, and when the client
   finally reads, its stream ends: with a close frame (which must be 1008), a reset, or
   an EOF. A connection whose buffers are full cannot receive the 1008 close frame: it
-  would queue behind the bytes the client never read, and the server gives it
-  `ABORT_GRACE` (0.5 s) before dropping the socket, so such a client reads the frames
-  that were in the kernel's buffers and then the end of the stream, not a close code;
+  would queue behind the bytes the client never read. The server's write to it is cut
+  short in mid-frame when it is dropped, after which nothing more is sent
+  (`realtime/listener.py`) and the socket is closed at once; so the client reads the
+  frames the kernels had buffered, perhaps part of one, then the end of the stream (EOF);
 - the server's RSS grew less than 100 MB over the slow window (its peak, sampled every
   half second, against the RSS at the window's start).
 
