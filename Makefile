@@ -34,7 +34,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench
 
-# Crash consistency, the long run (tests/crash.py): >= 25 kill -9 restarts, >= 1,000 purchases.
+# The long reliability runs (scripts/soak), about 40 minutes: crash consistency (>= 25 kill -9
+# restarts, >= 1,000 purchases), slow consumers (2 x 60 s), 30 minutes of mixed load.
+# One alone, shorter: `.venv/bin/python -m scripts.soak crash|slow|mixed --help`.
 soak: $(STAMP)
 	$(BIN)/python -m scripts.soak
 

@@ -144,6 +144,11 @@ class WsprotoTransport:
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     self._closed = True
                     raise ConnectionClosed from None
+                except trio.Cancelled:
+                    # Part of `data` may be out: a frame after it (even the close frame)
+                    # would be garbage to the client, so nothing more is sent.
+                    self._closed = True
+                    raise
                 data = b""
 
     def _frame(self, message: Message) -> bytes:

@@ -154,6 +154,7 @@ class RawWebSocket:
         self.stream = stream
         self.protocol = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
         self._events: deque[wsproto.events.Event] = deque()
+        self.reset = False  # the stream ended with a reset (ECONNRESET), not an EOF
 
     async def send(self, event: wsproto.events.Event) -> None:
         await self.stream.send_all(self.protocol.send(event))
@@ -164,6 +165,7 @@ class RawWebSocket:
             try:
                 data = await self.stream.receive_some(65536)
             except trio.BrokenResourceError:  # reset by the peer
+                self.reset = True
                 data = b""
             if not data:
                 return None

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -78,8 +79,10 @@ def install_node_packages() -> None:
 
 
 @contextmanager
-def child(command: list[str], stream: str) -> Iterator[Child]:
-    """Run `command` until it prints its listening line (on `stream`); stop it on exit."""
+def child(command: list[str], stream: str, log: list[str] | None = None) -> Iterator[Child]:
+    """Run `command` until it prints its listening line (on `stream`); stop it on exit.
+
+    With `log`, every later line of that output is appended to it as it comes."""
     process = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -98,7 +101,8 @@ def child(command: list[str], stream: str) -> Iterator[Child]:
         if not ports:
             raise RuntimeError(f"{command} did not start")
         # Keep draining its output so it never blocks on a full pipe.
-        threading.Thread(target=output.read, daemon=True).start()
+        drain = output.read if log is None else partial(_collect, output, log)
+        threading.Thread(target=drain, daemon=True).start()
         yield Child(process, ports)
     finally:
         process.terminate()
@@ -107,6 +111,11 @@ def child(command: list[str], stream: str) -> Iterator[Child]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _collect(output: IO[str], log: list[str]) -> None:
+    for line in output:
+        log.append(line)  # list.append is atomic: readers see whole lines
 
 
 def peer(name: str) -> Any:
@@ -121,8 +130,11 @@ def _toml(value: Any) -> str:
 
 
 @contextmanager
-def hearth(directory: Path, **sections: dict[str, Any]) -> Iterator[Hearth]:
-    """A fresh, seeded Hearth in `directory`, its settings changed by `sections`.
+def hearth(
+    directory: Path, log: list[str] | None = None, **sections: dict[str, Any]
+) -> Iterator[Hearth]:
+    """A fresh, seeded Hearth in `directory`, its settings changed by `sections`; its log
+    lines are appended to `log` if given.
 
     Benchmark defaults: cheap bcrypt, no per-connection rate limit, no POS sync.
     """
@@ -154,7 +166,7 @@ def hearth(directory: Path, **sections: dict[str, Any]) -> Iterator[Hearth]:
         check=True,
         capture_output=True,
     )
-    with child([PYTHON, "server.py", "--config", str(config)], "stderr") as server:
+    with child([PYTHON, "server.py", "--config", str(config)], "stderr", log) as server:
         yield Hearth(server, Path(settings["storage"]["path"]))
 
 

@@ -1,7 +1,9 @@
 // Socket.IO round trips (socket.io-client 4, websocket transport): each of `connections`
-// clients emits with an acknowledgement and emits again when the ack arrives.
+// clients emits with an acknowledgement and emits again when the ack arrives; with `rate`
+// (emits a second in all), no sooner than its turn comes. The report counts the sessions
+// that ended before the end, by reason (`disconnects`).
 //
-//   node sioload.js '{"url", "mode", "connections", "warmup", "duration"}'
+//   node sioload.js '{"url", "mode", "connections", "warmup", "duration", "rate"?}'
 //
 // mode "echo": emit `echo` with a small object; the peer acks it back.
 // mode "profile": Hearth's garage; `register` a player, then `profile {token}` in a loop.
@@ -11,11 +13,16 @@ const { io } = require("socket.io-client");
 const { options, Recorder, nowMs, openAll } = require("./measure");
 
 const recorder = new Recorder();
+const disconnects = {};
+const period = options.rate ? (1000 * options.connections) / options.rate : 0;
 
 function open() {
   return new Promise((resolve, reject) => {
     const socket = io(options.url, { transports: ["websocket"], reconnection: false, forceNew: true });
     socket.once("connect", () => resolve(socket));
+    socket.on("disconnect", (reason) => {
+      if (!recorder.stopped) disconnects[reason] = (disconnects[reason] || 0) + 1;
+    });
     socket.once("connect_error", reject);
   });
 }
@@ -29,32 +36,34 @@ async function request(socket) {
   return ["profile", { token: socket.garageToken }];
 }
 
-function drive(socket, [event, data]) {
+function drive(socket, [event, data], index) {
+  let due = nowMs() + (period * index) / options.connections;
   const send = () => {
     if (recorder.stopped) return;
     const sentAt = nowMs();
+    due += period;
     socket.emit(event, data, (answer) => {
       if (answer && answer._error !== undefined) recorder.errors++;
       else recorder.sample(nowMs() - sentAt);
-      send();
+      setTimeout(send, Math.max(0, due - nowMs()));
     });
   };
-  send();
+  setTimeout(send, Math.max(0, due - nowMs()));
 }
 
 async function main() {
   const sockets = await openAll(options.connections, 50, open);
   await Promise.all(
-    sockets.map(async (socket) => {
+    sockets.map(async (socket, index) => {
       if (socket === null) {
         recorder.errors++;
         return;
       }
-      drive(socket, await request(socket));
+      drive(socket, await request(socket), index);
     }),
   );
   await recorder.window(options.warmup, options.duration);
-  recorder.report();
+  recorder.report({ disconnects });
   process.exit(0);
 }
 

@@ -10,6 +10,8 @@
 //   repeatable upgrades of `upgrades` in turn (each buy a durable commit that debits
 //   the balance); one that has grown too dear is dropped from the turn ("refused"),
 //   and a client with none left stops.
+//
+// The report counts closes by code (`closes`), whenever they happen before the end.
 "use strict";
 
 const WebSocket = require("ws");
@@ -57,6 +59,7 @@ function setUp(socket, token) {
 }
 
 let refused = 0;
+const closes = {};
 
 function drive(socket, token, index) {
   const sentAt = new Map();
@@ -85,6 +88,9 @@ function drive(socket, token, index) {
     if (!options.rate) send();
   });
   socket.on("error", () => recorder.errors++);
+  socket.on("close", (code) => {
+    if (!recorder.stopped) closes[code] = (closes[code] || 0) + 1;
+  });
   if (!options.rate) {
     send();
     return;
@@ -116,7 +122,7 @@ async function main() {
     }),
   );
   await recorder.window(options.warmup, options.duration);
-  recorder.report({ refused });
+  recorder.report({ refused, closes });
   process.exit(0);
 }
 

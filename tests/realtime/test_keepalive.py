@@ -9,9 +9,16 @@ import trio.testing
 import wsproto.events
 from trio_websocket import open_websocket_url
 
+from realtime.connection import Connection
+from realtime.envelope import EnvelopeCodec
+from realtime.hub import Hub
+from realtime.keepalive import run_keepalive
+from realtime.ratelimit import TokenBucket
+from realtime.transport import Handshake
 from server import Running
 from tests.clients import raw_websocket
 from tests.orders_clients import customer
+from tests.realtime.test_connection import FakeTransport, _idle
 
 INTERVAL = 30.0  # the default ping_interval
 
@@ -57,3 +64,42 @@ async def test_silent_clients_are_dropped_and_answering_ones_stay(
         await healthy.send_message("not json")  # trio-websocket answers pings by itself
         assert "error" in await healthy.get_message()
         assert healthy.closed is None
+
+
+class _StuckTransport(FakeTransport):
+    """A socket whose buffers are full and whose peer never reads: every write waits."""
+
+    pings = True
+
+    def ping(self) -> None:
+        self.awaiting_pong = True  # the ping cannot get out either: no pong will come
+
+
+async def test_a_client_stuck_in_a_quiet_room_is_dropped_by_keepalive(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Too few frames ever fill its outbox, so only keepalive can find it out.
+    hub = Hub(max_connections_per_user=4)
+    transport = _StuckTransport(reading=False)
+    connection = Connection(
+        transport,
+        Handshake("/ws", {}, {}, "test"),
+        EnvelopeCodec(),
+        outbox_size=256,
+        rate=TokenBucket(10, 10),
+    )
+    hub.attach(connection)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_keepalive, hub, INTERVAL)
+
+        async def serve() -> None:
+            await connection.run(_idle)
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(serve)
+        await trio.testing.wait_all_tasks_blocked()
+        connection.push(connection.codec.encode_push("last words", {}))  # the pump is stuck
+        with trio.fail_after(2 * INTERVAL + 1):
+            await trio.sleep_forever()  # until serve() returns
+    assert (connection.close_code, connection.close_reason) == (1001, "keepalive timeout")
+    assert transport.aborted

@@ -1,23 +1,30 @@
-"""The wsproto listener's write path: frames written straight to an idle socket, the rest
-of one the socket took only part of sent by the pump."""
+"""The wsproto listener's write path on real sockets: frames written straight to an idle
+socket, the rest of one the socket took only part of sent by the pump, and nothing after
+a send cut short."""
 
 from __future__ import annotations
 
+import socket
 from functools import partial
 
 import trio
+import trio.testing
+import wsproto
+import wsproto.events
 from trio_websocket import open_websocket_url
 
 from realtime.connection import Connection
 from realtime.endpoint import Admission
 from realtime.envelope import EnvelopeCodec
-from realtime.listener import serve_listener
+from realtime.listener import WsprotoTransport, serve_listener
 from realtime.ratelimit import TokenBucket
 from realtime.router import OriginPolicy, Router
 from realtime.transport import Handshake, Transport
 
 MAX_FRAMES = 300
 FRAME_BYTES = 60_000  # 18 MB in all: more than loopback's socket buffers hold
+PAYLOAD = 1_000_000  # far more than the socket buffers hold
+HEADER = 10  # a text frame's header with a 64-bit length, unmasked (server to client)
 
 
 def _frame(number: int) -> str:
@@ -78,9 +85,9 @@ async def test_a_frame_the_socket_took_part_of_is_finished_by_the_pump() -> None
                 connections=nursery,
             )
             port = await nursery.start(listen)
-            async with open_websocket_url(f"ws://127.0.0.1:{port}/flood") as socket:
+            async with open_websocket_url(f"ws://127.0.0.1:{port}/flood") as client:
                 await flood.pushed.wait()
-                received = [await socket.get_message() for _ in range(flood.frames)]
+                received = [await client.get_message() for _ in range(flood.frames)]
                 assert flood.transport is not None
                 # trio-websocket answers the ping itself; the transport only notes the pong.
                 while flood.transport.awaiting_pong:  # noqa: ASYNC110
@@ -88,3 +95,42 @@ async def test_a_frame_the_socket_took_part_of_is_finished_by_the_pump() -> None
             nursery.cancel_scope.cancel()
     assert 1 < flood.frames < MAX_FRAMES  # the socket filled up: one frame was cut
     assert received == [_frame(number) for number in range(flood.frames)]
+
+
+def _accepted_pair() -> tuple[wsproto.WSConnection, wsproto.WSConnection]:
+    """A server and a client protocol past the opening handshake."""
+    server = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+    client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    server.receive_data(client.send(wsproto.events.Request(host="test", target="/ws")))
+    assert isinstance(next(server.events()), wsproto.events.Request)
+    client.receive_data(server.send(wsproto.events.AcceptConnection()))
+    assert isinstance(next(client.events()), wsproto.events.AcceptConnection)
+    return server, client
+
+
+async def test_a_send_cut_short_is_followed_by_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A slow consumer: the pump's send is stuck on a full socket and is cancelled (the
+    # client is dropped). Part of the frame is out; a close frame written after it would
+    # land inside that frame's payload, so the client gets the part and then the end.
+    ours, theirs = trio.socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    for sock in (ours, theirs):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    server, _ = _accepted_pair()
+    assert server.connection is not None
+    transport = WsprotoTransport(
+        trio.SocketStream(ours), server.connection, max_message_bytes=PAYLOAD
+    )
+    peer = trio.SocketStream(theirs)
+    with trio.move_on_after(1):  # the clock jumps once the send is stuck
+        await transport.send("a" * PAYLOAD)
+    received = bytearray(await peer.receive_some(65536))  # room for a close frame now
+    with trio.move_on_after(1):  # as Connection.run does: the close frame's brief chance
+        await transport.close(1008, "slow consumer")
+    await transport.abort()
+    while chunk := await peer.receive_some(65536):
+        received += chunk
+    assert HEADER < len(received) < HEADER + PAYLOAD
+    assert received[HEADER:] == b"a" * (len(received) - HEADER)
