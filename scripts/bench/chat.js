@@ -13,7 +13,7 @@
 "use strict";
 
 const WebSocket = require("ws");
-const { options, sleep, nowMs, emit, openAll } = require("./measure");
+const { options, sleep, nowMs, emit, openMembers } = require("./measure");
 
 const padding = "x".repeat(options.padding || 0);
 const closes = {};
@@ -54,12 +54,7 @@ function drive(socket, index) {
 }
 
 async function main() {
-  const sockets = await openAll(options.members, 50, open);
-  const members = sockets.filter((socket) => socket !== null);
-  if (members.length < options.members) {
-    emit({ error: `only ${members.length} of ${options.members} members connected` });
-    process.exit(1);
-  }
+  const members = await openMembers(options.members, open);
   members.forEach(drive);
   await sleep(options.warmup * 1000);
   measuring = true;

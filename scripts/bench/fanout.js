@@ -11,7 +11,7 @@
 "use strict";
 
 const WebSocket = require("ws");
-const { options, sleep, nowMs, percentile, emit, openAll } = require("./measure");
+const { options, sleep, nowMs, percentile, emit, openMembers } = require("./measure");
 
 const QUIET_MS = 500;
 const expected = new Map(); // marker -> deliveries still to come
@@ -53,12 +53,7 @@ function publish(senders, first) {
 }
 
 async function main() {
-  const sockets = await openAll(options.members, 50, open);
-  const members = sockets.filter((socket) => socket !== null);
-  if (members.length < options.members) {
-    emit({ error: `only ${members.length} of ${options.members} members connected` });
-    process.exit(1);
-  }
+  const members = await openMembers(options.members, open);
   // Let the join announcements drain: the first round must find everyone in the room.
   while (nowMs() - lastFrameAt < QUIET_MS) await sleep(QUIET_MS);
   const rounds = [];

@@ -72,8 +72,28 @@ async function openAll(count, batch, open) {
   return clients;
 }
 
+// Every one of `count` members open, or the run ends here with an error line.
+async function openMembers(count, open) {
+  const members = (await openAll(count, 50, open)).filter((socket) => socket !== null);
+  if (members.length < count) {
+    emit({ error: `only ${members.length} of ${count} members connected` });
+    process.exit(1);
+  }
+  return members;
+}
+
 function tokens() {
   return options.tokens ? JSON.parse(require("fs").readFileSync(options.tokens, "utf8")) : [];
 }
 
-module.exports = { options, sleep, nowMs, percentile, Recorder, emit, openAll, tokens };
+module.exports = {
+  options,
+  sleep,
+  nowMs,
+  percentile,
+  Recorder,
+  emit,
+  openAll,
+  openMembers,
+  tokens,
+};
