@@ -56,8 +56,9 @@ class WsprotoTransport:
 
     pings = True
     # The last message framed, and its frame: a broadcast hands the same object to
-    # every member's transport in turn.
-    _framed: tuple[Message, bytes] = ("", b"")
+    # every member's transport in turn. It starts as no message at all: any message,
+    # even an empty one, may be the first.
+    _framed: tuple[object, bytes] = (object(), b"")
 
     def __init__(
         self, stream: trio.SocketStream, ws: WebSocketProtocol, max_message_bytes: int
