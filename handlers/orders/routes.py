@@ -81,7 +81,7 @@ def blueprint(
             async def checked(*args: Any, **kwargs: Any) -> Reply:
                 token = bearer_token()
                 user_id = auth.user_id_of(tokens, token) if token else None
-                person = await orders.person(user_id) if user_id is not None else None
+                person = orders.person(user_id) if user_id is not None else None
                 if person is None:
                     return error(401, "Unauthorized")
                 if staff and person.role not in store.STAFF_ROLES:
@@ -123,7 +123,7 @@ def blueprint(
         except BodyError:
             return error(400, "email and password are required")
         user_id = await accounts.login_email(given.email, given.password)
-        person = await orders.person(user_id) if user_id is not None else None
+        person = orders.person(user_id) if user_id is not None else None
         if person is None or person.role not in store.STAFF_ROLES:
             return error(401, "Invalid email or password")
         token = auth.issue(tokens, person, settings.staff_token_ttl)
@@ -136,7 +136,7 @@ def blueprint(
         """Price an order: subtotal, delivery, bonuses used and earned."""
         try:
             request = await read_body(OrderRequest)
-            return (await orders.calculate(person.id, request)).view(), 200
+            return orders.calculate(person.id, request).view(), 200
         except BodyError as problem:
             return error(400, f"Invalid order: {problem}")
         except OrderProblem as problem:
@@ -181,7 +181,7 @@ def blueprint(
     @signed_in()
     async def bonus_balance(person: store.Person) -> Reply:
         """The caller's bonus balance."""
-        balance = await orders.db.read(lambda c: store.balance(c, person.id))
+        balance = orders.db.read_now(lambda c: store.balance(c, person.id))
         return {"balance": balance}, 200
 
     @routes.get("/api/bonuses/history")

@@ -38,11 +38,11 @@ class Orders:
         self._sync_enabled = sync_enabled
         self._wake_sync = wake_sync
 
-    async def person(self, user_id: int) -> store.Person | None:
-        return await self.db.read(lambda connection: store.person(connection, user_id))
+    def person(self, user_id: int) -> store.Person | None:
+        return self.db.read_now(lambda connection: store.person(connection, user_id))
 
-    async def calculate(self, user_id: int, request: OrderRequest) -> Quote:
-        balance = await self.db.read(lambda connection: store.balance(connection, user_id))
+    def calculate(self, user_id: int, request: OrderRequest) -> Quote:
+        balance = self.db.read_now(lambda connection: store.balance(connection, user_id))
         return quote(self.menu, request, balance, self.rules)
 
     async def place(self, user_id: int, request: OrderRequest) -> store.Created:

@@ -41,7 +41,7 @@ async def greet(tokens: TokenCodec, hub: Hub, orders: Orders, connection: Connec
     """Bind the connection to its user, join its rooms, send `connected`; the connection
     lives as long as its token (then close 1008 `token expired`)."""
     claims = auth.claims_of(tokens, connection.handshake.query.get("token", ""))
-    person = await orders.person(claims.user_id) if claims is not None else None
+    person = orders.person(claims.user_id) if claims is not None else None
     if claims is None or person is None:
         raise CommandError("Unauthorized", close_code=POLICY_VIOLATION)
     try:

@@ -113,7 +113,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
                 user_id = parties.accounts.tokens.verify(token or "", "access").user_id
             except Exception:
                 return fail("unauthorized")
-            person = await db.read(partial(store.person_by, column="user_id", value=user_id))
+            person = db.read_now(partial(store.person_by, column="user_id", value=user_id))
             if person is None:
                 return fail("unauthorized")
             return await view(person, *args, **kwargs)
@@ -121,7 +121,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         return checked
 
     async def user_view(person: store.Person) -> Reply:
-        event_id = await db.read(partial(store.open_event_of, user_id=person.id))
+        event_id = db.read_now(partial(store.open_event_of, user_id=person.id))
         return ok(
             {
                 "id": str(person.id),

@@ -47,7 +47,7 @@ async def admit(parties: Parties, handshake: Handshake) -> Refusal | None:
         return Refusal(400, "eventId must be a UUID")
     if _claims(parties, handshake) is None:
         return Refusal(401, "Unauthorized")
-    event = await parties.db.read(partial(store.event, event_id=event_id))
+    event = parties.db.read_now(partial(store.event, event_id=event_id))
     if event is None or event.closed:
         return Refusal(404, "event not found")
     return None
@@ -65,7 +65,7 @@ async def greet(parties: Parties, connection: Connection) -> None:
     def find(c: Any) -> tuple[store.Person | None, store.Event | None]:
         return store.person_by(c, "user_id", user_id), store.event(c, event_id)
 
-    person, event = await parties.db.read(find)
+    person, event = parties.db.read_now(find)
     if person is None or event is None or event.closed:
         raise CommandError("gone", close_code=POLICY_VIOLATION)
     try:
