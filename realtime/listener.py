@@ -74,6 +74,7 @@ class WsprotoTransport:
         self._closed = False  # no more frames go out
         self._peer_gone = trio.Event()  # its close frame, or EOF, arrived
         self._reading = False
+        self._drained = True  # the last read left nothing behind in the socket
         self.awaiting_pong = False
 
     async def receive(self) -> Message:
@@ -89,19 +90,43 @@ class WsprotoTransport:
             raise ConnectionClosed
         self._reading = True
         try:
-            data = await self._stream.receive_some(RECEIVE_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            data = b""
+            data = await self._receive()
         finally:
             self._reading = False
         if not data:
             self._gone()
             raise ConnectionClosed
         try:
-            self._ws.receive_data(bytes(data))
+            self._ws.receive_data(data)
         except RemoteProtocolError:
             self._gone()
             raise ConnectionClosed from None
+
+    async def _receive(self) -> bytes:
+        """The next bytes from the socket; b"" once it is closed, broken or at EOF.
+
+        Waits for the socket first and reads after: the previous read nearly always
+        took all there was, so trying first (as `SocketStream.receive_some` does) cost
+        a failed system call and a raised error per message. A read that filled the
+        buffer may have left more, so the next one tries at once.
+        """
+        try:
+            if self._drained:
+                await trio.lowlevel.wait_readable(self._fd)
+            else:
+                await trio.lowlevel.checkpoint()
+            while True:
+                if self._stream.socket.fileno() < 0:  # closed: the number may be reused
+                    return b""
+                try:
+                    data = os.read(self._fd, RECEIVE_SIZE)
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(self._fd)
+                    continue
+                self._drained = len(data) < RECEIVE_SIZE
+                return data
+        except (trio.ClosedResourceError, OSError):
+            return b""
 
     def _gone(self) -> None:
         self._closed = True
