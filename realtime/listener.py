@@ -177,15 +177,11 @@ class WsprotoTransport:
                     raise
                 data = b""
 
-    def _frame(self, message: Message) -> bytes:
+    @staticmethod
+    def _frame(message: Message) -> bytes:
         framed, frame = WsprotoTransport._framed
         if framed is not message:
-            event = (
-                TextMessage(data=message)
-                if isinstance(message, str)
-                else BytesMessage(data=message)
-            )
-            frame = self._ws.send(event)
+            frame = data_frame(message)
             WsprotoTransport._framed = (message, frame)
         return frame
 
@@ -245,6 +241,26 @@ class WsprotoTransport:
     async def abort(self) -> None:
         self._closed = True
         await trio.aclose_forcefully(self._stream)
+
+
+def data_frame(message: Message) -> bytes:
+    """`message` as one whole server frame (RFC 6455 section 5.2): FIN, text or binary,
+    unmasked, no extension (the listener negotiates none).
+
+    The bytes wsproto's `send` makes of a whole message, without its per-frame
+    bookkeeping, which was a fifth of a passive tick's time: control frames and the
+    close handshake still go through wsproto, and no message is ever sent in parts.
+    """
+    if isinstance(message, str):
+        payload, first = message.encode(), 0x81
+    else:
+        payload, first = message, 0x82
+    size = len(payload)
+    if size < 126:
+        return bytes((first, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", first, 126, size) + payload
+    return struct.pack("!BBQ", first, 127, size) + payload
 
 
 async def _handshake(stream: trio.abc.Stream, ws: WSConnection) -> Request | None:

@@ -1,12 +1,13 @@
 """The wsproto listener's write path on real sockets: frames written straight to an idle
 socket, the rest of one the socket took only part of sent by the pump, and nothing after
-a send cut short."""
+a send cut short; and its frames are the bytes wsproto itself would send."""
 
 from __future__ import annotations
 
 import socket
 from functools import partial
 
+import pytest
 import trio
 import trio.testing
 import wsproto
@@ -16,7 +17,7 @@ from trio_websocket import open_websocket_url
 from realtime.connection import Connection
 from realtime.endpoint import Admission
 from realtime.envelope import EnvelopeCodec
-from realtime.listener import WsprotoTransport, serve_listener
+from realtime.listener import WsprotoTransport, data_frame, serve_listener
 from realtime.ratelimit import TokenBucket
 from realtime.router import OriginPolicy, Router
 from realtime.transport import Handshake, Transport
@@ -134,3 +135,32 @@ async def test_a_send_cut_short_is_followed_by_nothing(
         received += chunk
     assert HEADER < len(received) < HEADER + PAYLOAD
     assert received[HEADER:] == b"a" * (len(received) - HEADER)
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+@pytest.mark.parametrize("kind", ["text", "binary"])
+def test_a_data_frame_is_what_wsproto_sends_and_a_client_reads(size: int, kind: str) -> None:
+    text = ("é" * size)[: size // 2] + "x" * (size - size // 2)  # 1 and 2 byte characters
+    message: str | bytes = text if kind == "text" else text.encode()[:size]
+    event = (
+        wsproto.events.TextMessage(data=message)
+        if isinstance(message, str)
+        else wsproto.events.BytesMessage(data=message)
+    )
+    server, client = _open_pair()
+    assert data_frame(message) == server.send(event)
+    client.receive_data(data_frame(message))
+    (received,) = client.events()
+    assert type(received) is type(event) and received.data == message
+    assert received.message_finished
+
+
+def _open_pair() -> tuple[wsproto.WSConnection, wsproto.WSConnection]:
+    """A server and a client wsproto connection past their handshake."""
+    client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    server = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+    server.receive_data(client.send(wsproto.events.Request(host="h", target="/")))
+    next(server.events())
+    client.receive_data(server.send(wsproto.events.AcceptConnection()))
+    next(client.events())
+    return server, client
