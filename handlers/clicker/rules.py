@@ -255,7 +255,19 @@ def tick(progress: Progress) -> Progress:
     if stats.dPs > 0:
         xp = _gain_xp(progress.rank, xp, 0.2 * stats.dPs)
         dishes = _saturating_add(dishes, stats.dPs * stats.dpM * factor)
-    return replace(progress, money=money, dishes=dishes, xp=xp, prestige_accumulated=accumulated)
+    # Built directly: dataclasses.replace looks the fields up on every call, and the
+    # tick runs for every connected player every second.
+    return Progress(
+        money,
+        dishes,
+        progress.rank,
+        xp,
+        progress.prestige_current,
+        progress.prestige_boost,
+        accumulated,
+        progress.owned,
+        stats,
+    )
 
 
 def passive_snapshot(progress: Progress) -> dict[str, Any]:
