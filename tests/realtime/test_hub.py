@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import trio
 
 from realtime.codec import Codec
 from realtime.connection import Connection
@@ -27,12 +26,8 @@ def _connection(codec: Any) -> Connection:
 
 
 def _queued(connection: Connection) -> list[Message | None]:
-    frames = []
-    while True:
-        try:
-            frames.append(connection._outbox.receive_nowait())
-        except trio.WouldBlock:
-            return frames
+    frames, connection._outbox = connection._outbox, []
+    return frames
 
 
 async def test_publish_reaches_members_only_and_encodes_once_per_codec() -> None:
