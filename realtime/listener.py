@@ -54,6 +54,24 @@ RECEIVE_SIZE = 65536
 class WsprotoTransport:
     """One accepted WebSocket on a Trio socket stream, as a `Transport`."""
 
+    # Slots: an instance dict would be a few hundred bytes more per idle connection.
+    __slots__ = (
+        "_backlog",
+        "_closed",
+        "_drained",
+        "_fd",
+        "_max",
+        "_parts",
+        "_peer_gone",
+        "_peer_left",
+        "_reading",
+        "_send_lock",
+        "_size",
+        "_stream",
+        "_ws",
+        "awaiting_pong",
+    )
+
     pings = True
     # The last message framed, and its frame: a broadcast hands the same object to
     # every member's transport in turn. It starts as no message at all: any message,
@@ -68,11 +86,13 @@ class WsprotoTransport:
         self._ws = ws
         self._backlog = b""  # what the socket did not take of a `send_nowait`
         self._max = max_message_bytes
-        self._send_lock = trio.StrictFIFOLock()
+        # Made by the first write that may wait: an idle connection's writes never do.
+        self._send_lock: trio.StrictFIFOLock | None = None
         self._parts: list[str | bytes] = []
         self._size = 0
         self._closed = False  # no more frames go out
-        self._peer_gone = trio.Event()  # its close frame, or EOF, arrived
+        self._peer_left = False  # its close frame, or EOF, arrived
+        self._peer_gone: trio.Event | None = None  # made only when a close waits for it
         self._reading = False
         self._drained = True  # the last read left nothing behind in the socket
         self.awaiting_pong = False
@@ -86,7 +106,7 @@ class WsprotoTransport:
             await self._read()
 
     async def _read(self) -> None:
-        if self._peer_gone.is_set():
+        if self._peer_left:
             raise ConnectionClosed
         self._reading = True
         try:
@@ -130,7 +150,9 @@ class WsprotoTransport:
 
     def _gone(self) -> None:
         self._closed = True
-        self._peer_gone.set()
+        self._peer_left = True
+        if self._peer_gone is not None:
+            self._peer_gone.set()
 
     async def _handle(self, event: Event) -> Message | None:
         if isinstance(event, (TextMessage, BytesMessage)):
@@ -161,6 +183,8 @@ class WsprotoTransport:
         await self._write(b"".join(self._ws.send(event) for event in events))
 
     async def _write(self, data: bytes) -> None:
+        if self._send_lock is None:
+            self._send_lock = trio.StrictFIFOLock()
         async with self._send_lock:
             # A ping may join the backlog while this writes: it goes out before the lock does.
             while data or self._backlog:
@@ -191,7 +215,7 @@ class WsprotoTransport:
         await self._write(b"".join(map(self._frame, messages)))
 
     def send_nowait(self, message: Message) -> bool:
-        if self._closed or self._backlog or self._send_lock.locked():
+        if self._closed or self._backlog or self._sending:
             return False
         self._write_nowait(self._frame(message))
         return True
@@ -207,6 +231,10 @@ class WsprotoTransport:
         self._backlog = frame[written:]
 
     @property
+    def _sending(self) -> bool:
+        return self._send_lock is not None and self._send_lock.locked()
+
+    @property
     def backlogged(self) -> bool:
         return bool(self._backlog)
 
@@ -215,7 +243,7 @@ class WsprotoTransport:
             return
         self.awaiting_pong = True
         frame = self._ws.send(Ping(payload=struct.pack("!I", random.getrandbits(32))))
-        if self._backlog or self._send_lock.locked():
+        if self._backlog or self._sending:
             self._backlog += frame  # the write under way, or the one due, takes it along
         else:
             self._write_nowait(frame)
@@ -227,6 +255,7 @@ class WsprotoTransport:
             try:
                 await self._send(CloseConnection(code=code, reason=reason))
                 if self._reading:  # that task's read will see the reply
+                    self._peer_gone = trio.Event()
                     await self._peer_gone.wait()
                 else:
                     while True:
