@@ -229,7 +229,7 @@ class Game:
         busy: list[Player] = []
         try:
             for player in players:  # take the free locks first, then wait for the busy few
-                if player.lock.locked():
+                if player.busy:
                     busy.append(player)
                 else:
                     player.lock.acquire_nowait()

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER maximum
 MAX_RANK = 100
@@ -98,9 +101,14 @@ def derive(owned: Mapping[int, int], catalogue: Catalogue) -> Stats:
     return Stats(**sums, has_dish=has_dish, passive=passive)
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """One player's game."""
+class Progress(msgspec.Struct, frozen=True, gc=False):
+    """One player's game.
+
+    A msgspec struct, not a dataclass: every command and every passive tick makes
+    a new one, and a frozen dataclass's constructor cost ten times as much (1.6 µs).
+    Untracked by the garbage collector: it holds numbers, a dict of numbers and
+    `Stats`, so it can never be part of a reference cycle.
+    """
 
     money: int
     dishes: int
@@ -255,19 +263,7 @@ def tick(progress: Progress) -> Progress:
     if stats.dPs > 0:
         xp = _gain_xp(progress.rank, xp, 0.2 * stats.dPs)
         dishes = _saturating_add(dishes, stats.dPs * stats.dpM * factor)
-    # Built directly: dataclasses.replace looks the fields up on every call, and the
-    # tick runs for every connected player every second.
-    return Progress(
-        money,
-        dishes,
-        progress.rank,
-        xp,
-        progress.prestige_current,
-        progress.prestige_boost,
-        accumulated,
-        progress.owned,
-        stats,
-    )
+    return replace(progress, money=money, dishes=dishes, xp=xp, prestige_accumulated=accumulated)
 
 
 def passive_snapshot(progress: Progress) -> dict[str, Any]:

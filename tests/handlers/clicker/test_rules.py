@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 
 from handlers.clicker import rules
 from handlers.clicker.rules import MAX_INTEGER, Catalogue, GameError, Progress, round_half_up
@@ -26,7 +26,7 @@ def progress(
 ) -> Progress:
     owned = owned or {}
     start = Progress.new(catalogue)
-    return replace(start, owned=owned, stats=rules.derive(owned, catalogue), **values)  # type: ignore[arg-type]
+    return replace(start, owned=owned, stats=rules.derive(owned, catalogue), **values)
 
 
 def refusal(rule: Callable[..., object], *args: object) -> str:
