@@ -249,7 +249,7 @@ class Game:
                 logger.warning("passive tick not committed: %s", error)
                 return
             for player, _, new in changes:
-                if player in stale:
+                if player.user_id in stale:
                     await self._reload_stale(player)
                     continue
                 player.progress = new
@@ -262,15 +262,10 @@ class Game:
     @staticmethod
     def _commit_ticks(
         changes: list[tuple[Player, Progress, Progress]], connection: sqlite3.Connection
-    ) -> set[Player]:
-        """Store every tick; returns the players whose rows were not as expected (unchanged)."""
-        stale = set()
-        for player, old, new in changes:
-            try:
-                store.save(connection, player.user_id, old, new)
-            except store.StaleProgress:
-                stale.add(player)
-        return stale
+    ) -> set[int]:
+        """Store every tick; returns the users whose rows were not as expected (unchanged)."""
+        ticks = [(player.user_id, old, new) for player, old, new in changes]
+        return store.save_ticks(connection, ticks)
 
     async def _reload_stale(self, player: Player) -> None:
         """The row changed behind our back (a tool wrote it): take the stored one as the truth."""

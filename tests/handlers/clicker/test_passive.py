@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import httpx
 import pytest
 import trio
@@ -62,3 +64,47 @@ async def test_passive_ticks_follow_the_formula(
     assert settled["money"] >= 5002
     await trio.sleep(TICK * 4)
     assert stored_player(config.storage.path, user_id_of(tokens)) == settled
+
+
+@pytest.mark.settings(clicker={"tick_interval": TICK})
+async def test_a_row_changed_outside_the_server_is_reloaded_and_others_tick_on(
+    http: httpx.AsyncClient, config: settings.Settings, ws_port: int
+) -> None:
+    edited, untouched = await register(http), await register(http)
+    for tokens in (edited, untouched):
+        prepare_player(config.storage.path, user_id_of(tokens), {1: 1, 19: 1}, money=5000)
+    # (money earned, dishes, xp, accumulated) after each tick, from 0 dishes and 0 xp:
+    # each tick accumulates 0.0001 and cooks 1; from 3 dishes up it first sells 1.
+    ticks: list[tuple[int, int, float, float]] = [
+        (0, 1, 0.2, 0.0001),
+        (0, 2, 0.4, 0.0002),
+        (0, 3, 0.6, 0.0003),
+        (1, 3, 0.85, 0.0004),
+        (2, 3, 1.1, 0.0005),
+        (3, 3, 1.35, 0.0006),
+    ]
+    async with (
+        connect(ws_port, edited["access_token"]) as player,
+        connect(ws_port, untouched["access_token"]) as other,
+    ):
+        assert await player.receive() == _passive(5000, *ticks[0][1:])
+        # A tool sets the money while the server plays. The first tick after it misses
+        # its conditional UPDATE, so it stores and pushes nothing for this player, and the
+        # stored row (money 9000, the rest as last ticked) is the truth from then on.
+        await trio.to_thread.run_sync(
+            partial(prepare_player, config.storage.path, user_id_of(edited), money=9000)
+        )
+        pushed = [await player.receive() for _ in ticks[1:]]
+        reloaded = next((i for i, push in enumerate(pushed, 1) if push["data"]["money"] >= 9000), 0)
+        assert reloaded, f"the server kept its own money: {pushed}"
+        earned_before = ticks[reloaded - 1][0]
+        assert pushed == [
+            _passive((5000 if i < reloaded else 9000 - earned_before) + earned, dishes, xp, points)
+            for i, (earned, dishes, xp, points) in enumerate(ticks)
+            if i > 0
+        ]
+        assert [await other.receive() for _ in ticks] == [
+            _passive(5000 + earned, dishes, xp, points) for earned, dishes, xp, points in ticks
+        ]
+    stored = stored_player(config.storage.path, user_id_of(edited))
+    assert stored["money"] >= 9000 - earned_before + ticks[-1][0]
