@@ -5,8 +5,8 @@ the `Transport` of one realtime `Connection`: `receive` gives the payloads of
 the client's message packets, `send` sends one as a message packet. Control
 packets never leave this module: the heartbeat (EIO 4: the server pings and
 waits for the pong; EIO 3: the client pings and the server answers), close,
-noop, and the polling -> WebSocket upgrade (`2probe`, `3probe`, a noop to
-release the waiting GET, then `5`).
+noop, and the polling -> WebSocket upgrade (`2probe`, `3probe`, a noop for
+every GET until the client sends `5`).
 
 Invariants: a session has at most one waiting GET (a second one is a 400);
 packets reach the client in the order they were sent, across the upgrade; a
@@ -118,6 +118,7 @@ class EngineSession:
         self._poll_room = trio.Event()
         self._poll_room.set()
         self.poll_waiting = False
+        self.upgrading = False  # probed over a WebSocket, waiting for its `5`
         self._alive = trio.Event()  # set by any sign of life from the client
 
     def open_packet(self, upgrades: list[str]) -> str:
@@ -203,7 +204,13 @@ class EngineSession:
             self._poll_ready.set()
 
     async def poll(self) -> list[str]:
-        """The packets for a polling GET, waiting until there is one (or the session ends)."""
+        """The packets for a polling GET, waiting until there is one (or the session ends).
+
+        During an upgrade a GET with nothing to take gets a noop at once: the client
+        sends `5` only once its last GET is back.
+        """
+        if self.upgrading and not self._polled:
+            return [NOOP]
         while not self._polled and not self.closed.is_set():
             self._poll_ready = trio.Event()
             await self._poll_ready.wait()
@@ -385,10 +392,14 @@ class EngineServer:
             if await transport.receive() != PING + "probe":
                 return False
             await transport.send(PONG + "probe")
-            await session.emit(NOOP)  # releases the waiting GET
-            while (packet := await transport.receive()) != UPGRADE:
-                if packet != NOOP:
-                    return False
+            session.upgrading = True
+            try:
+                await session.emit(NOOP)  # releases the waiting GET; later ones return at once
+                while (packet := await transport.receive()) != UPGRADE:
+                    if packet != NOOP:
+                        return False
+            finally:
+                session.upgrading = False
             queued, session._polled = session._polled, []
             session.socket = transport
             for packet in queued:

@@ -169,3 +169,33 @@ async def test_an_upgrade_with_an_unknown_sid_is_refused(server: Running) -> Non
     async with open_websocket_url(url) as socket:
         with pytest.raises(ConnectionClosed), trio.fail_after(5):
             await socket.get_message()
+
+
+async def test_every_get_during_an_upgrade_is_released(
+    server: Running, http: httpx.AsyncClient
+) -> None:
+    """A client that polled again before it read `3probe` (engine.io-client 2 does when the
+    noop's GET completes first) waits for that GET before it sends `5`: the GET must come
+    back at once, or the upgrade fails and the client, its polling paused, times out."""
+    opened = await http.get(PATH, params={"EIO": "3", "transport": "polling"})
+    sid = json.loads(opened.text[opened.text.index("{") :])["sid"]
+    params = {"EIO": "3", "transport": "polling", "sid": sid}
+    assert (await http.get(PATH, params=params)).text == "2:40"
+    url = f"ws://127.0.0.1:{server.http_port}{PATH}?EIO=3&transport=websocket&sid={sid}"
+    released_in, released = trio.open_memory_channel[str](1)
+    async with open_websocket_url(url) as socket, trio.open_nursery() as nursery:
+
+        async def poll() -> None:
+            await released_in.send((await http.get(PATH, params=params)).text)
+
+        nursery.start_soon(poll)
+        await trio.sleep(0.1)  # the GET is waiting
+        await socket.send_message("2probe")
+        assert await socket.get_message() == "3probe"
+        with trio.fail_after(1):
+            assert await released.receive() == "1:6"
+            assert (await http.get(PATH, params=params)).text == "1:6"
+        await socket.send_message("5")
+        await socket.send_message("2")
+        assert await socket.get_message() == "3"
+        assert (await http.get(PATH, params=params)).json()["code"] == 3  # polling is over
