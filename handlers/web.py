@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import msgspec
 from quart import Quart, request
 
+from realtime.codec import UNDECODABLE
+
 T = TypeVar("T")
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
@@ -74,5 +76,5 @@ async def read_body(schema: type[T]) -> T:
     body = await request.get_data(as_text=False)
     try:
         return msgspec.json.decode(body or b"{}", type=schema)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as error:
+    except UNDECODABLE as error:
         raise BodyError(str(error)) from None

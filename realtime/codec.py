@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol, TypeVar
 
+import msgspec
+
 from realtime.transport import Message
 
 T = TypeVar("T")
@@ -18,6 +20,9 @@ T = TypeVar("T")
 RequestId = Any
 # What a codec makes of one answer: a frame, several, or none at all.
 Outgoing = Message | tuple[Message, ...] | None
+# What decoding a client's JSON may raise: not JSON, not the schema, or nested deeper
+# than the interpreter's recursion limit (msgspec raises RecursionError for that one).
+UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
 class Inbound(NamedTuple):

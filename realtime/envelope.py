@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from realtime.codec import BadFrame, Inbound, RequestId
+from realtime.codec import UNDECODABLE, BadFrame, Inbound, RequestId
 from realtime.endpoint import ErrorTexts
 from realtime.transport import Message
 
@@ -65,14 +65,14 @@ class EnvelopeCodec:
     def decode(self, message: Message) -> Inbound:
         try:
             request = _decoder.decode(message)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        except UNDECODABLE:
             raise BadFrame(INVALID_DATA) from None
         return Inbound(request.request_type, request.request_id, request.data)
 
     def decode_data(self, inbound: Inbound, schema: type[T]) -> T:
         try:
             return msgspec.json.decode(inbound.data, type=schema)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        except UNDECODABLE:
             raise BadFrame(
                 INVALID_DATA, action=inbound.action, request_id=inbound.request_id
             ) from None

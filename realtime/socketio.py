@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
-from realtime.codec import BadFrame, Inbound
+from realtime.codec import UNDECODABLE, BadFrame, Inbound
 from realtime.commands import Commands
 from realtime.endpoint import Endpoint, ErrorTexts, Limits
 from realtime.engineio import EngineOptions, EngineServer, EngineSession
@@ -177,7 +177,7 @@ class SocketIOCodec:
                 return Inbound("", Request(None, None), msgspec.Raw(b"null"))  # acks: ignored
             args = _args.decode(packet.payload)
             name = msgspec.json.decode(args[0], type=str) if args else ""
-        except (ValueError, msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        except (ValueError, *UNDECODABLE):
             raise BadFrame("Invalid packet format") from None
         data = args[1] if len(args) > 1 else msgspec.Raw(b"null")
         request = Request(packet.ack, _transaction(data))
@@ -188,7 +188,7 @@ class SocketIOCodec:
     def decode_data(self, inbound: Inbound, schema: type[T]) -> T:
         try:
             return msgspec.json.decode(inbound.data, type=schema)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        except UNDECODABLE:
             message = f'Invalid data format for "{inbound.action}" event'
             raise BadFrame(message, action=inbound.action, request_id=inbound.request_id) from None
 
@@ -221,7 +221,7 @@ class SocketIOCodec:
 def _transaction(data: msgspec.Raw) -> str | None:
     try:
         tag = msgspec.json.decode(data, type=_Tagged).transaction
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+    except UNDECODABLE:
         return None
     return tag if isinstance(tag, str) and tag else None
 

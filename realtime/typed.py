@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from realtime.codec import BadFrame, Inbound, RequestId
+from realtime.codec import UNDECODABLE, BadFrame, Inbound, RequestId
 from realtime.endpoint import ErrorTexts
 from realtime.transport import Message
 
@@ -48,14 +48,14 @@ class TypedCodec:
     def decode(self, message: Message) -> Inbound:
         try:
             frame = _decoder.decode(message)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        except UNDECODABLE:
             raise BadFrame(INVALID_FORMAT) from None
         return Inbound(frame.type, "", frame.data)
 
     def decode_data(self, inbound: Inbound, schema: type[T]) -> T:
         try:
             return msgspec.json.decode(inbound.data, type=schema)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        except UNDECODABLE:
             raise BadFrame(f"Invalid data for {inbound.action}", action=inbound.action) from None
 
     def encode_reply(self, action: str, request_id: RequestId, data: Any) -> Message:
