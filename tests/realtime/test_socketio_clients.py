@@ -14,9 +14,11 @@ import trio
 from server import Running
 from tests.sio_clients import CLIENTS, install_npm_clients
 
-# Pings every 0.2 s; a pong may take 1 s, which a loaded 2-core machine needs (0.3 s
-# failed the EIO 3 client now and then under load, before and after the change that
-# found it). A heartbeat that does not work still fails: the stay outlasts the timeout.
+# Pings every 0.2 s; a pong may take 1 s. The timeout also bounds the polling ->
+# WebSocket upgrade, which a starved 2-core machine can stretch past 0.3 s. (The EIO 3
+# client's "ping timeout" failures under load were a server bug: a second GET left
+# waiting through the upgrade; tests/realtime/test_engineio.py pins the fix.) A heartbeat
+# that does not work still fails: the stay outlasts the timeout.
 HEARTBEAT = {"socketio": {"ping_interval": 0.2, "ping_timeout": 1.0}}
 STAY_MS = 2500  # a dozen heartbeat periods, and more than the first ping plus its timeout
 
