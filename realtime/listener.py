@@ -5,6 +5,9 @@ read loop parses frames as it reads, answers pings inline, and hands each
 whole message up. That is the fast path every endpoint of the router is
 served on; the HTTP port serves the same endpoints through Quart.
 
+Incoming frames are cut and, in the common case, decoded by
+`realtime.frames.ClientFrames`; wsproto handles every other frame.
+
 A message pushed while the socket is idle is written straight to it
 (`send_nowait`): no task switch and no Trio checkpoint per frame, which is
 most of what a frame used to cost in a busy room or a passive tick. Frames
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import struct
 from functools import partial
 
@@ -42,6 +46,7 @@ from wsproto.events import (
 from wsproto.utilities import RemoteProtocolError
 
 from realtime.endpoint import Refusal
+from realtime.frames import ClientFrames, Read, data_frame
 from realtime.router import Router, Service
 from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Message
 
@@ -49,6 +54,9 @@ logger = logging.getLogger("hearth.realtime")
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to send its opening request
 RECEIVE_SIZE = 65536
+# A request's head ends at its first empty line; h11 takes a bare LF as a line's end too.
+END_OF_HEAD = re.compile(rb"\n\r?\n")
+MAX_HEAD_BYTES = 16384  # h11's own limit on an incomplete head
 
 
 class WsprotoTransport:
@@ -60,6 +68,7 @@ class WsprotoTransport:
         "_closed",
         "_drained",
         "_fd",
+        "_frames",
         "_max",
         "_parts",
         "_peer_gone",
@@ -79,11 +88,17 @@ class WsprotoTransport:
     _framed: tuple[object, bytes] = (object(), b"")
 
     def __init__(
-        self, stream: trio.SocketStream, ws: WebSocketProtocol, max_message_bytes: int
+        self,
+        stream: trio.SocketStream,
+        ws: WebSocketProtocol,
+        max_message_bytes: int,
+        received: bytes = b"",
     ) -> None:
+        """`received`: what the client sent after its opening request, before the answer."""
         self._stream = stream
         self._fd = stream.socket.fileno()
         self._ws = ws
+        self._frames = ClientFrames(ws, max_message_bytes, received)
         self._backlog = b""  # what the socket did not take of a `send_nowait`
         self._max = max_message_bytes
         # Made by the first write that may wait: an idle connection's writes never do.
@@ -99,11 +114,27 @@ class WsprotoTransport:
 
     async def receive(self) -> Message:
         while True:
-            for event in self._ws.events():
-                message = await self._handle(event)
-                if message is not None:
-                    return message
-            await self._read()
+            item = await self._next()
+            if isinstance(item, (str, bytes)):
+                return item
+            message = await self._handle(item)
+            if message is not None:
+                return message
+
+    async def _next(self) -> Message | Event:
+        """The next frame's message if it is the common frame, else wsproto's event for it."""
+        while True:
+            item = self._frames.next()
+            if item is Read.MORE:
+                await self._read()
+            elif item is Read.WSPROTO:
+                for event in self._ws.events():
+                    return event  # a whole frame makes one event at most
+            elif item is Read.TOO_BIG:
+                await self.close(MESSAGE_TOO_BIG, f"message over {self._max} bytes")
+                raise ConnectionClosed
+            else:
+                return item
 
     async def _read(self) -> None:
         if self._peer_left:
@@ -116,11 +147,7 @@ class WsprotoTransport:
         if not data:
             self._gone()
             raise ConnectionClosed
-        try:
-            self._ws.receive_data(data)
-        except RemoteProtocolError:
-            self._gone()
-            raise ConnectionClosed from None
+        self._frames.feed(data)
 
     async def _receive(self) -> bytes:
         """The next bytes from the socket; b"" once it is closed, broken or at EOF.
@@ -258,11 +285,8 @@ class WsprotoTransport:
                     self._peer_gone = trio.Event()
                     await self._peer_gone.wait()
                 else:
-                    while True:
-                        for event in self._ws.events():
-                            if isinstance(event, CloseConnection):
-                                raise ConnectionClosed
-                        await self._read()
+                    while not isinstance(await self._next(), CloseConnection):
+                        pass
             except ConnectionClosed:
                 pass
         await self.abort()
@@ -272,36 +296,25 @@ class WsprotoTransport:
         await trio.aclose_forcefully(self._stream)
 
 
-def data_frame(message: Message) -> bytes:
-    """`message` as one whole server frame (RFC 6455 section 5.2): FIN, text or binary,
-    unmasked, no extension (the listener negotiates none).
+async def _handshake(stream: trio.abc.Stream, ws: WSConnection) -> tuple[Request, bytes] | None:
+    """Read the opening request, and what came after it; None if the client left or sent
+    something else.
 
-    The bytes wsproto's `send` makes of a whole message, without its per-frame
-    bookkeeping, which was a fifth of a passive tick's time: control frames and the
-    close handshake still go through wsproto, and no message is ever sent in parts.
+    wsproto is given the request's head only: bytes after it (frames a client should not
+    send before the answer, but may) are the frame reader's, not wsproto's.
     """
-    if isinstance(message, str):
-        payload, first = message.encode(), 0x81
-    else:
-        payload, first = message, 0x82
-    size = len(payload)
-    if size < 126:
-        return bytes((first, size)) + payload
-    if size < 65536:
-        return struct.pack("!BBH", first, 126, size) + payload
-    return struct.pack("!BBQ", first, 127, size) + payload
-
-
-async def _handshake(stream: trio.abc.Stream, ws: WSConnection) -> Request | None:
-    """Read up to the opening request; None if the client left or sent something else."""
+    received, fed = b"", 0
     with trio.move_on_after(HANDSHAKE_TIMEOUT):
-        while True:
-            for event in ws.events():
-                return event if isinstance(event, Request) else None
+        while len(received) - fed <= MAX_HEAD_BYTES:
             data = await stream.receive_some(RECEIVE_SIZE)
             if not data:
                 return None
-            ws.receive_data(bytes(data))
+            received += data
+            for head_end in END_OF_HEAD.finditer(received, fed):
+                ws.receive_data(received[fed : head_end.end()])
+                fed = head_end.end()
+                for event in ws.events():
+                    return (event, received[fed:]) if isinstance(event, Request) else None
     return None
 
 
@@ -328,9 +341,10 @@ async def _accept(
     HTTP parser and buffers (a few KiB per connection) do not.
     """
     ws = WSConnection(ConnectionType.SERVER)
-    request = await _handshake(stream, ws)
-    if request is None:
+    opened = await _handshake(stream, ws)
+    if opened is None:
         return None
+    request, received = opened
     peer_host, peer_port = stream.socket.getpeername()[:2]
     headers = [("host", request.host)] + [
         (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.extra_headers
@@ -352,7 +366,7 @@ async def _accept(
         return None
     await stream.send_all(ws.send(AcceptConnection()))
     assert ws.connection is not None
-    return admitted, WsprotoTransport(stream, ws.connection, max_message_bytes), handshake
+    return admitted, WsprotoTransport(stream, ws.connection, max_message_bytes, received), handshake
 
 
 async def serve_listener(
