@@ -27,6 +27,7 @@ import random
 import re
 import struct
 from functools import partial
+from typing import Literal
 
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -103,7 +104,9 @@ class WsprotoTransport:
         self._max = max_message_bytes
         # Made by the first write that may wait: an idle connection's writes never do.
         self._send_lock: trio.StrictFIFOLock | None = None
-        self._parts: list[str | bytes] = []
+        # The parts of a fragmented message so far: made by its first part, which
+        # most connections never see (whole messages are read by `ClientFrames`).
+        self._parts: list[str | bytes] | None = None
         self._size = 0
         self._closed = False  # no more frames go out
         self._peer_left = False  # its close frame, or EOF, arrived
@@ -114,27 +117,30 @@ class WsprotoTransport:
 
     async def receive(self) -> Message:
         while True:
-            item = await self._next()
-            if isinstance(item, (str, bytes)):
-                return item
-            message = await self._handle(item)
-            if message is not None:
-                return message
-
-    async def _next(self) -> Message | Event:
-        """The next frame's message if it is the common frame, else wsproto's event for it."""
-        while True:
-            item = self._frames.next()
+            item = self._take()
             if item is Read.MORE:
                 await self._read()
-            elif item is Read.WSPROTO:
-                for event in self._ws.events():
-                    return event  # a whole frame makes one event at most
             elif item is Read.TOO_BIG:
                 await self.close(MESSAGE_TOO_BIG, f"message over {self._max} bytes")
                 raise ConnectionClosed
-            else:
+            elif isinstance(item, (str, bytes)):
                 return item
+            else:
+                message = await self._handle(item)
+                if message is not None:
+                    return message
+
+    def _take(self) -> Message | Event | Literal[Read.MORE, Read.TOO_BIG]:
+        """The next frame's message if it is the common frame, else wsproto's event for it.
+
+        Not a coroutine: an idle connection waits in `_read` with one frame less kept.
+        """
+        while True:
+            item = self._frames.next()
+            if item is not Read.WSPROTO:
+                return item
+            for event in self._ws.events():
+                return event  # a whole frame makes one event at most
 
     async def _read(self) -> None:
         if self._peer_left:
@@ -187,10 +193,12 @@ class WsprotoTransport:
             if self._size > self._max:
                 await self.close(MESSAGE_TOO_BIG, f"message over {self._max} bytes")
                 raise ConnectionClosed
+            if self._parts is None:
+                self._parts = []
             self._parts.append(event.data)  # type: ignore[arg-type]
             if not event.message_finished:
                 return None
-            parts, self._parts, self._size = self._parts, [], 0
+            parts, self._parts, self._size = self._parts, None, 0
             if isinstance(event, TextMessage):
                 return parts[0] if len(parts) == 1 else "".join(parts)  # type: ignore[arg-type]
             return parts[0] if len(parts) == 1 else b"".join(parts)  # type: ignore[arg-type]
@@ -285,8 +293,12 @@ class WsprotoTransport:
                     self._peer_gone = trio.Event()
                     await self._peer_gone.wait()
                 else:
-                    while not isinstance(await self._next(), CloseConnection):
-                        pass
+                    # Messages and pings after our close frame are not answered.
+                    while not isinstance(item := self._take(), CloseConnection):
+                        if item is Read.TOO_BIG:
+                            break  # its reply cannot be read past that frame
+                        if item is Read.MORE:
+                            await self._read()
             except ConnectionClosed:
                 pass
         await self.abort()
