@@ -16,6 +16,7 @@ refused by its header, before any of its payload is kept.
 
 from __future__ import annotations
 
+import codecs
 import enum
 import struct
 
@@ -25,6 +26,7 @@ from realtime.transport import Message
 
 FIN_TEXT = 0x81  # FIN, no reserved bit, opcode 1
 FIN_BINARY = 0x82  # FIN, no reserved bit, opcode 2
+FIRST_TEXT_FRAGMENT = 0x01  # no FIN, no reserved bit, opcode 1
 MASKED = 0x80
 FIN = 0x80
 LAST_DATA_OPCODE = 0x2  # continuation 0, text 1, binary 2; control frames are 8 and up
@@ -41,7 +43,7 @@ class Read(enum.Enum):
 class ClientFrames:
     """The bytes a client sent, taken one whole frame at a time."""
 
-    __slots__ = ("_buffer", "_fragmented", "_max", "_start", "_ws")
+    __slots__ = ("_buffer", "_checked", "_fragmented", "_max", "_start", "_utf8", "_ws")
 
     def __init__(self, ws: WebSocketProtocol, max_payload: int, received: bytes = b"") -> None:
         self._ws = ws
@@ -51,6 +53,10 @@ class ClientFrames:
         self._buffer: bytes | bytearray = received
         self._start = 0
         self._fragmented = False  # wsproto has a message's first frame but not its last
+        # Of a text frame that has not all arrived: how much of its payload is known to
+        # be UTF-8 so far, and the decoder that knows (made by the first such frame).
+        self._checked = 0
+        self._utf8: codecs.IncrementalDecoder | None = None
 
     def feed(self, data: bytes) -> None:
         if self._start:
@@ -94,7 +100,14 @@ class ClientFrames:
             header += 4
         end = start + header + size
         if end > len(buffer):
+            starts_text = first in (FIN_TEXT, FIRST_TEXT_FRAGMENT)
+            if starts_text and masked and shortest and not self._fragmented:
+                return self._check_text_so_far(end - size)
             return Read.MORE
+        if self._checked:
+            self._checked = 0
+            assert self._utf8 is not None
+            self._utf8.reset()
         if end == len(buffer):
             self._buffer, self._start = b"", 0
         else:
@@ -111,6 +124,32 @@ class ClientFrames:
             self._fragmented = not first & FIN
         self._ws.receive_data(bytes(buffer[start:end]))
         return Read.WSPROTO
+
+    def _check_text_so_far(self, payload_start: int) -> Read:
+        """MORE while what has arrived of a message's first text frame is UTF-8 so far.
+        Otherwise that part goes to wsproto, which fails the connection with 1007 at once,
+        as RFC 6455 asks, instead of once the frame is whole (up to the message limit
+        later). Later fragments go to wsproto whole: their text goes on from its state."""
+        buffer, checked = self._buffer, self._checked
+        arrived = buffer[payload_start + checked :]
+        if not arrived:
+            return Read.MORE
+        turn = checked % 4  # the mask byte the first new one was masked with
+        mask = (
+            buffer[payload_start - 4 + turn : payload_start]
+            + buffer[payload_start - 4 : payload_start - 4 + turn]
+        )
+        if self._utf8 is None:
+            self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        try:
+            self._utf8.decode(_unmask(arrived, mask))
+        except UnicodeDecodeError:
+            self._ws.receive_data(bytes(buffer[self._start :]))
+            self._buffer, self._start, self._checked = b"", 0, 0
+            self._utf8.reset()
+            return Read.WSPROTO
+        self._checked += len(arrived)
+        return Read.MORE
 
 
 def _unmask(payload: bytes | bytearray, mask: bytes | bytearray) -> bytes:

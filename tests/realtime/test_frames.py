@@ -159,6 +159,35 @@ def test_every_other_frame_goes_to_wsproto_whole_for_its_verdict(frame: bytes, c
     assert events[0].code == code
 
 
+@pytest.mark.parametrize("first", [0x81, 0x01])  # a whole message, a message's first fragment
+def test_text_that_is_not_utf8_fails_before_its_frame_is_whole(first: int) -> None:
+    """RFC 6455 8.1 asks to fail at once (Autobahn 6.4.3-4): the bad bytes arrive, the rest
+    of the frame does not. Pass: wsproto gets what arrived and closes with 1007."""
+    frames, server = reader()
+    frame = masked(first, "κόσμε".encode() + b"\xf4\x90\x80\x80" + b"tail" * 20)
+    frames.feed(frame[:8])
+    assert frames.next() is Read.MORE  # UTF-8 so far
+    frames.feed(frame[8:24])
+    assert frames.next() is Read.WSPROTO
+    (verdict,) = server.events()
+    assert isinstance(verdict, wsproto.events.CloseConnection)
+    assert verdict.code == 1007
+
+
+def test_each_text_frame_in_parts_is_checked_from_its_own_start() -> None:
+    """A frame whose checked part ended inside a character, then one whose checked part
+    ends inside another. Pass: both read whole (the second's check neither goes on from
+    the first's state nor skips its own first bytes)."""
+    frames, server = reader()
+    for text, cut in (("éa", 7), ("aé", 8)):  # 6 bytes of header and mask, then a, é...
+        frame = client_frames(wsproto.events.TextMessage(data=text))
+        frames.feed(frame[:cut])  # ... up to the first byte of é
+        assert frames.next() is Read.MORE
+        frames.feed(frame[cut:])
+        assert taken(frames) == [text]
+    assert list(server.events()) == []
+
+
 def test_a_whole_message_inside_a_fragmented_one_is_wsprotos_to_refuse() -> None:
     frames, server = reader()
     frames.feed(
