@@ -4,6 +4,7 @@ frames a client sent along with its opening request read as the first ones."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from functools import partial
 
@@ -162,3 +163,51 @@ async def test_frames_sent_with_the_opening_request_are_read_first(server: Runni
     assert isinstance(events[0], wsproto.events.AcceptConnection)
     assert events[1] == wsproto.events.TextMessage(data="with the request")
     assert events[2] == wsproto.events.BytesMessage(data=b"split across writes")
+
+
+@pytest.mark.settings(realtime={"debug_echo": True})
+async def test_an_opening_request_split_inside_its_empty_line_is_answered(
+    server: Running,
+) -> None:
+    """The request's head ends in the next write: one byte of its closing empty line and a
+    whole frame. Pass: the answer, then the frame's echo."""
+    handshake = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    frame = wsproto.connection.Connection(wsproto.ConnectionType.CLIENT).send(
+        wsproto.events.TextMessage(data="after the head")
+    )
+    request = handshake.send(wsproto.events.Request(host="127.0.0.1", target=ECHO_PATH))
+    assert request.endswith(b"\r\n\r\n")
+    with trio.fail_after(10):
+        stream = await trio.open_tcp_stream("127.0.0.1", server.ws_port)
+        async with stream:
+            await stream.send_all(request[:-1])
+            await trio.sleep(0.05)
+            await stream.send_all(request[-1:] + frame)
+            events: list[wsproto.events.Event] = []
+            while len(events) < 2:
+                handshake.receive_data(await stream.receive_some(65536))
+                events.extend(handshake.events())
+    assert isinstance(events[0], wsproto.events.AcceptConnection)
+    assert events[1] == wsproto.events.TextMessage(data="after the head")
+
+
+@pytest.mark.settings(realtime={"debug_echo": True})
+async def test_an_opening_request_that_never_ends_is_dropped_at_16_kib(server: Running) -> None:
+    """Header lines and no empty line after them. Pass: the server ends the stream without
+    an answer once it holds more than 16 KiB of them (h11's own limit), while far less is
+    still waited for; and it serves the next client."""
+    line = b"X-Filler: " + b"f" * 1014 + b"\r\n"  # 1 KiB
+    with trio.fail_after(5):  # the handshake's own timeout is 10 s
+        stream = await trio.open_tcp_stream("127.0.0.1", server.ws_port)
+        async with stream:
+            await stream.send_all(b"GET /debug/echo HTTP/1.1\r\nHost: x\r\n" + line * 8)
+            with trio.move_on_after(0.2) as waited:
+                await stream.receive_some(1)
+            assert waited.cancelled_caught  # 8 KiB: still waiting for the rest
+            # The server may close before it read all of it: then the end is a reset.
+            with contextlib.suppress(trio.BrokenResourceError):
+                await stream.send_all(line * 9)
+                assert await stream.receive_some(65536) == b""
+        async with open_websocket_url(f"ws://127.0.0.1:{server.ws_port}{ECHO_PATH}") as client:
+            await client.send_message("still served")
+            assert await client.get_message() == "still served"
