@@ -10,8 +10,10 @@ whole, and the transport handles wsproto's event for it.
 
 Invariants: wsproto is given whole frames only, in the stream's order, and every frame
 from the first of a fragmented message to its last, so it never holds part of a frame
-and its message state is the stream's. A frame whose payload is over the limit is
-refused by its header, before any of its payload is kept.
+and its message state is the stream's. The one exception ends the connection: the part
+of a message's first text frame that has arrived goes to wsproto as soon as it is not
+UTF-8, for wsproto to fail the connection with 1007 at once. A frame whose payload is
+over the limit is refused by its header, before any of its payload is kept.
 """
 
 from __future__ import annotations
