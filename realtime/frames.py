@@ -32,6 +32,9 @@ FIRST_TEXT_FRAGMENT = 0x01  # no FIN, no reserved bit, opcode 1
 MASKED = 0x80
 FIN = 0x80
 LAST_DATA_OPCODE = 0x2  # continuation 0, text 1, binary 2; control frames are 8 and up
+# A 7-bit length of 126 or 127 says the length follows in 16 or 64 bits: by each, the
+# header's size up to the mask, the length's format, and the least length it may carry.
+EXTENDED_LENGTHS = {126: (4, struct.Struct("!H"), 126), 127: (10, struct.Struct("!Q"), 65536)}
 
 
 class Read(enum.Enum):
@@ -80,21 +83,14 @@ class ClientFrames:
             return Read.MORE
         first, second = buffer[start], buffer[start + 1]
         size = second & 0x7F
-        if size == 126:
-            header = 4
-            if available < header:
-                return Read.MORE
-            (size,) = struct.unpack_from("!H", buffer, start + 2)
-            shortest = size >= 126
-        elif size == 127:
-            header = 10
-            if available < header:
-                return Read.MORE
-            (size,) = struct.unpack_from("!Q", buffer, start + 2)
-            shortest = size >= 65536
+        if size < 126:
+            header, shortest = 2, True
         else:
-            header = 2
-            shortest = True
+            header, length, least = EXTENDED_LENGTHS[size]
+            if available < header:
+                return Read.MORE
+            (size,) = length.unpack_from(buffer, start + 2)
+            shortest = size >= least
         if size > self._max:
             return Read.TOO_BIG
         masked = second & MASKED

@@ -5,6 +5,8 @@ byte as wsproto builds them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import wsproto
 import wsproto.events
@@ -31,6 +33,12 @@ def masked(first: int, payload: bytes, length: bytes | None = None) -> bytes:
     return bytes((first,)) + length + MASK + bytes(a ^ b for a, b in zip(payload, key, strict=True))
 
 
+def message_event(message: Message) -> wsproto.events.Message[Any]:
+    if isinstance(message, str):
+        return wsproto.events.TextMessage(data=message)
+    return wsproto.events.BytesMessage(data=message)
+
+
 def reader() -> tuple[ClientFrames, WebSocketProtocol]:
     server = WebSocketProtocol(wsproto.ConnectionType.SERVER)
     return ClientFrames(server, LIMIT), server
@@ -44,6 +52,15 @@ def taken(frames: ClientFrames) -> list[Message | Read]:
     return out
 
 
+def taken_in_two(frames: ClientFrames, frame: bytes, cut: int) -> list[Message | Read]:
+    """Everything `frames` gives of `frame` fed in two parts, cut at `cut`: nothing (MORE)
+    after the first."""
+    frames.feed(frame[:cut])
+    assert frames.next() is Read.MORE
+    frames.feed(frame[cut:])
+    return taken(frames)
+
+
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65_535, 65_536, LIMIT])
 @pytest.mark.parametrize("kind", ["text", "binary"])
 def test_the_common_frame_is_read_whole_at_any_split(size: int, kind: str) -> None:
@@ -52,11 +69,7 @@ def test_the_common_frame_is_read_whole_at_any_split(size: int, kind: str) -> No
     message: Message = "é" * (size // 2) + "x" * (size % 2)  # `size` bytes of UTF-8
     if kind == "binary":
         message = bytes(i % 251 for i in range(size))
-    event = (
-        wsproto.events.TextMessage(data=message)
-        if isinstance(message, str)
-        else wsproto.events.BytesMessage(data=message)
-    )
+    event = message_event(message)
     frame = client_frames(event)
     cuts = sorted(
         cut
@@ -65,10 +78,7 @@ def test_the_common_frame_is_read_whole_at_any_split(size: int, kind: str) -> No
     )
     for cut in cuts:
         frames, server = reader()
-        frames.feed(frame[:cut])
-        assert frames.next() is Read.MORE
-        frames.feed(frame[cut:])
-        assert taken(frames) == [message]
+        assert taken_in_two(frames, frame, cut) == [message]
         assert list(server.events()) == []
 
 
@@ -85,16 +95,7 @@ def test_a_frame_sent_a_byte_at_a_time_is_read_once_whole() -> None:
 def test_many_frames_in_one_read_come_out_in_order() -> None:
     frames, _ = reader()
     messages: list[Message] = [*(f"message {n}" for n in range(100)), b"\x00\xff", ""]
-    frames.feed(
-        client_frames(
-            *(
-                wsproto.events.TextMessage(data=m)
-                if isinstance(m, str)
-                else wsproto.events.BytesMessage(data=m)
-                for m in messages
-            )
-        )
-    )
+    frames.feed(client_frames(*map(message_event, messages)))
     assert taken(frames) == messages
 
 
@@ -179,12 +180,9 @@ def test_each_text_frame_in_parts_is_checked_from_its_own_start() -> None:
     ends inside another. Pass: both read whole (the second's check neither goes on from
     the first's state nor skips its own first bytes)."""
     frames, server = reader()
-    for text, cut in (("éa", 7), ("aé", 8)):  # 6 bytes of header and mask, then a, é...
+    for text, cut in (("éa", 7), ("aé", 8)):  # 6 bytes of header and mask, then the text
         frame = client_frames(wsproto.events.TextMessage(data=text))
-        frames.feed(frame[:cut])  # ... up to the first byte of é
-        assert frames.next() is Read.MORE
-        frames.feed(frame[cut:])
-        assert taken(frames) == [text]
+        assert taken_in_two(frames, frame, cut) == [text]  # the first part ends inside é
     assert list(server.events()) == []
 
 
@@ -205,11 +203,7 @@ def test_a_whole_message_inside_a_fragmented_one_is_wsprotos_to_refuse() -> None
 def test_a_data_frame_is_what_wsproto_sends_and_a_client_reads(size: int, kind: str) -> None:
     text = ("é" * size)[: size // 2] + "x" * (size - size // 2)  # 1 and 2 byte characters
     message: str | bytes = text if kind == "text" else text.encode()[:size]
-    event = (
-        wsproto.events.TextMessage(data=message)
-        if isinstance(message, str)
-        else wsproto.events.BytesMessage(data=message)
-    )
+    event = message_event(message)
     server = WebSocketProtocol(wsproto.ConnectionType.SERVER)
     client = WebSocketProtocol(wsproto.ConnectionType.CLIENT)
     assert data_frame(message) == server.send(event)

@@ -156,10 +156,7 @@ async def test_frames_sent_with_the_opening_request_are_read_first(server: Runni
             await stream.send_all(handshake.send(request) + first + second[:5])
             await trio.sleep(0.05)
             await stream.send_all(second[5:])
-            events: list[wsproto.events.Event] = []
-            while len(events) < 3:
-                handshake.receive_data(await stream.receive_some(65536))
-                events.extend(handshake.events())
+            events = await _events(stream, handshake, 3)
     assert isinstance(events[0], wsproto.events.AcceptConnection)
     assert events[1] == wsproto.events.TextMessage(data="with the request")
     assert events[2] == wsproto.events.BytesMessage(data=b"split across writes")
@@ -183,10 +180,7 @@ async def test_an_opening_request_split_inside_its_empty_line_is_answered(
             await stream.send_all(request[:-1])
             await trio.sleep(0.05)
             await stream.send_all(request[-1:] + frame)
-            events: list[wsproto.events.Event] = []
-            while len(events) < 2:
-                handshake.receive_data(await stream.receive_some(65536))
-                events.extend(handshake.events())
+            events = await _events(stream, handshake, 2)
     assert isinstance(events[0], wsproto.events.AcceptConnection)
     assert events[1] == wsproto.events.TextMessage(data="after the head")
 
@@ -211,3 +205,14 @@ async def test_an_opening_request_that_never_ends_is_dropped_at_16_kib(server: R
         async with open_websocket_url(f"ws://127.0.0.1:{server.ws_port}{ECHO_PATH}") as client:
             await client.send_message("still served")
             assert await client.get_message() == "still served"
+
+
+async def _events(
+    stream: trio.SocketStream, client: wsproto.WSConnection, count: int
+) -> list[wsproto.events.Event]:
+    """The client's first `count` events from what the server sends."""
+    events: list[wsproto.events.Event] = []
+    while len(events) < count:
+        client.receive_data(await stream.receive_some(65536))
+        events.extend(client.events())
+    return events
