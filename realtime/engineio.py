@@ -302,7 +302,7 @@ class EngineServer:
     def _start(self, handshake: Handshake, eio: int) -> EngineSession:
         if self._nursery is None:
             raise EngineError(503, 3, "Engine.IO is not running")
-        session = EngineSession(secrets.token_urlsafe(15), eio, self.options, handshake)
+        session = EngineSession(secrets.token_urlsafe(15), eio, self.options, handshake.admitted())
         self._sessions[session.sid] = session
         self._nursery.start_soon(self._live, session)
         return session

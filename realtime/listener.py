@@ -378,7 +378,8 @@ async def _accept(
         return None
     await stream.send_all(ws.send(AcceptConnection()))
     assert ws.connection is not None
-    return admitted, WsprotoTransport(stream, ws.connection, max_message_bytes, received), handshake
+    transport = WsprotoTransport(stream, ws.connection, max_message_bytes, received)
+    return admitted, transport, handshake.admitted()
 
 
 async def serve_listener(

@@ -3,13 +3,15 @@
 The wsproto listener and the Quart routes each wrap their socket in a
 `Transport`; nothing above this module knows which one it holds. `Handshake`
 is what the opening request said: path, query and headers, read before the
-upgrade so an endpoint can refuse it with an HTTP status.
+upgrade so an endpoint can refuse it with an HTTP status; an admitted connection
+keeps it without the headers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -72,6 +74,9 @@ class Transport(Protocol):
         ...
 
 
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class Handshake:
     """The opening request of a WebSocket: what endpoints may check before accepting it."""
@@ -91,3 +96,10 @@ class Handshake:
             key = name.lower()
             joined[key] = f"{joined[key]}, {value}" if key in joined else value
         return cls(parts.path or "/", query, joined, remote)
+
+    def admitted(self) -> Handshake:
+        """The handshake as a connection keeps it once admitted, for its whole life: without
+        its headers, which only admission reads (the Origin) and which from a browser are
+        a KiB or two per socket (its user agent, languages, cookies). The listener and
+        Engine.IO's sessions keep this; Quart keeps every request's headers itself."""
+        return replace(self, headers=NO_HEADERS)

@@ -9,8 +9,11 @@ import re
 import httpx
 import pytest
 import trio
+import trio.testing
 from trio_websocket import ConnectionClosed, open_websocket_url
 
+from realtime.engineio import EngineOptions, EngineServer, EngineSession
+from realtime.transport import Handshake
 from server import Running
 from tests.clients import close_code
 from tests.sio_clients import PATH, open_namespace, receive_packet
@@ -199,3 +202,27 @@ async def test_every_get_during_an_upgrade_is_released(
         await socket.send_message("2")
         assert await socket.get_message() == "3"
         assert (await http.get(PATH, params=params)).json()["code"] == 3  # polling is over
+
+
+async def test_a_polling_session_keeps_its_handshake_without_the_headers() -> None:
+    """A polling session lives across many requests; its opening request's headers were for
+    admission only. Pass: the session served keeps the path and query, and no header."""
+    served: list[EngineSession] = []
+
+    async def serve(session: EngineSession) -> None:
+        served.append(session)
+        await trio.sleep_forever()
+
+    engine = EngineServer(PATH, EngineOptions(25.0, 20.0, 1_000_000), serve)
+    query = {"EIO": "4", "transport": "polling"}
+    opening = Handshake(PATH, query, {"user-agent": "x" * 500}, "127.0.0.1:1")
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(engine.run)
+            await trio.testing.wait_all_tasks_blocked()
+            await engine.polling_get(query, opening)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+    (session,) = served
+    assert (session.handshake.path, dict(session.handshake.query)) == (PATH, query)
+    assert dict(session.handshake.headers) == {}

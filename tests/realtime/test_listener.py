@@ -13,7 +13,7 @@ import trio
 import trio.testing
 import wsproto
 import wsproto.events
-from trio_websocket import open_websocket_url
+from trio_websocket import ConnectionClosed, open_websocket_url
 
 from realtime.connection import Connection
 from realtime.echo import PATH as ECHO_PATH
@@ -205,6 +205,42 @@ async def test_an_opening_request_that_never_ends_is_dropped_at_16_kib(server: R
         async with open_websocket_url(f"ws://127.0.0.1:{server.ws_port}{ECHO_PATH}") as client:
             await client.send_message("still served")
             assert await client.get_message() == "still served"
+
+
+class Recorder:
+    """An endpoint that notes the handshake it is given and closes."""
+
+    path = "/recorded"
+    admit: Admission | None = None
+    handshake: Handshake | None = None
+
+    async def serve(self, transport: Transport, handshake: Handshake) -> None:
+        self.handshake = handshake
+        await transport.close(1000, "seen")
+
+
+async def test_an_admitted_connection_keeps_its_handshake_without_the_headers() -> None:
+    """The router reads the Origin; nothing after admission reads a header. Pass: the
+    endpoint gets the path, the query and the peer's address, and no header."""
+    router = Router(OriginPolicy(["http://allowed.example"]))
+    recorder = Recorder()
+    router.add(recorder)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            listen = partial(
+                serve_listener, router, "127.0.0.1", 0, max_message_bytes=65536, connections=nursery
+            )
+            port = await nursery.start(listen)
+            headers = [(b"Origin", b"http://allowed.example"), (b"User-Agent", b"x" * 500)]
+            url = f"ws://127.0.0.1:{port}/recorded?room=7"
+            async with open_websocket_url(url, extra_headers=headers) as client:
+                with contextlib.suppress(ConnectionClosed):
+                    await client.get_message()
+            nursery.cancel_scope.cancel()
+    assert recorder.handshake is not None
+    assert (recorder.handshake.path, dict(recorder.handshake.query)) == ("/recorded", {"room": "7"})
+    assert recorder.handshake.remote.startswith("127.0.0.1:")
+    assert dict(recorder.handshake.headers) == {}
 
 
 async def _events(
