@@ -97,9 +97,10 @@ class ClientFrames:
         if masked:
             header += 4
         end = start + header + size
+        # What a client's frame must be for this reader to read it (or check it) itself.
+        readable = masked and shortest and not self._fragmented
         if end > len(buffer):
-            starts_text = first in (FIN_TEXT, FIRST_TEXT_FRAGMENT)
-            if starts_text and masked and shortest and not self._fragmented:
+            if readable and first in (FIN_TEXT, FIRST_TEXT_FRAGMENT):
                 return self._check_text_so_far(end - size)
             return Read.MORE
         if self._checked:
@@ -110,7 +111,7 @@ class ClientFrames:
             self._buffer, self._start = b"", 0
         else:
             self._start = end
-        if first in (FIN_TEXT, FIN_BINARY) and masked and shortest and not self._fragmented:
+        if readable and first in (FIN_TEXT, FIN_BINARY):
             payload = _unmask(buffer[end - size : end], buffer[end - size - 4 : end - size])
             if first == FIN_BINARY:
                 return payload
