@@ -64,10 +64,6 @@ def seat_of(connection: Connection) -> Seat:
     return seat
 
 
-def room_of(user_id: int) -> str:
-    return f"clicker:user:{user_id}"
-
-
 Ctx = Context["Game", Any]
 
 
@@ -119,8 +115,8 @@ class Game:
 
     def reply_room(self, ctx: Ctx) -> str | None:
         """Answers go to every connection of the user that has started its session."""
-        user_id = ctx.connection.user_id
-        return room_of(user_id) if user_id is not None and seat_of(ctx.connection).player else None
+        player = seat_of(ctx.connection).player
+        return player.room if player is not None else None
 
     def on_close(self, connection: Connection) -> None:
         seat = connection.app_state
@@ -143,7 +139,7 @@ class Game:
             if seat.player is None:
                 seat.player = player
                 self.players.connect(player)
-                self.hub.join(connection, room_of(user_id))
+                self.hub.join(connection, player.room)
             return rules.session_view(player.progress, self.catalogue, user_id, player.email)
 
     async def _load(self, player: Player) -> None:
@@ -254,7 +250,7 @@ class Game:
                     continue
                 player.progress = new
                 snapshot = rules.passive_snapshot(new)
-                self.hub.publish(room_of(player.user_id), partial(_passive_frame, snapshot))
+                self.hub.publish(player.room, partial(_passive_frame, snapshot))
         finally:
             for player in held:
                 player.lock.release()
@@ -288,7 +284,7 @@ class Game:
             logger.warning("request log not pruned: %s", error)
 
 
-def _passive_frame(snapshot: dict[str, Any], codec: Codec) -> Message:
+def _passive_frame(snapshot: rules.PassiveSnapshot, codec: Codec) -> Message:
     return codec.encode_push("passive", snapshot)
 
 

@@ -24,7 +24,8 @@ from handlers.clicker.rules import Progress
 MAX_ANSWERS = 256
 
 
-@dataclass(eq=False)
+# Slots: the ticker reads a few attributes of every connected player each second.
+@dataclass(eq=False, slots=True)
 class Player:
     user_id: int
     email: str = ""
@@ -38,6 +39,11 @@ class Player:
     idle_since: float = 0.0
     # request key -> (action, encoded answer, unix time); oldest first
     answers: dict[str, tuple[str, bytes, int]] = field(default_factory=dict)
+    # The hub room of every connection playing it: named once, the ticker publishes to it.
+    room: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.room = f"clicker:user:{self.user_id}"
 
     @property
     def busy(self) -> bool:

@@ -82,6 +82,7 @@ class Stats:
     sPs: float
     has_dish: bool
     passive: bool  # mPs or dPs comes from bought upgrades: passive ticks apply
+    passive_prestige: float  # prestige each passive tick accumulates, rounded once here
 
 
 def derive(owned: Mapping[int, int], catalogue: Catalogue) -> Stats:
@@ -98,7 +99,8 @@ def derive(owned: Mapping[int, int], catalogue: Catalogue) -> Stats:
     for name in DEFAULT_ONE:
         if sums[name] == 0:
             sums[name] = 1.0
-    return Stats(**sums, has_dish=has_dish, passive=passive)
+    prestige = round_half_up(sums["mPs"] * sums["mpM"] / 20000, 4)
+    return Stats(**sums, has_dish=has_dish, passive=passive, passive_prestige=prestige)
 
 
 class Progress(msgspec.Struct, frozen=True, gc=False):
@@ -126,15 +128,21 @@ class Progress(msgspec.Struct, frozen=True, gc=False):
 
 
 Outcome = tuple[Progress, dict[str, Any]]
+_SCALES = (1.0, 10.0, 100.0, 1000.0, 10000.0)
 
 
 def round_half_up(value: float, digits: int = 0) -> float:
-    """Round a non-negative `value` to `digits` decimals, halves away from zero."""
-    scale = 10.0**digits
+    """Round a finite, non-negative `value` to `digits` (0 to 4) decimals, halves away
+    from zero.
+
+    In floats throughout (`// 1.0`, not `math.floor`, which makes an int) and with
+    the scales looked up: a passive tick rounds up to four times per player.
+    """
+    scale = _SCALES[digits]
     scaled = value * scale
-    whole = math.floor(scaled)
+    whole = scaled // 1.0
     if scaled - whole >= 0.5:
-        whole += 1
+        whole += 1.0
     return whole / scale
 
 
@@ -158,10 +166,12 @@ def price(upgrade: Upgrade, times_bought: int) -> int | None:
     if times_bought == 0:
         return upgrade.price
     try:
-        value = round_half_up(upgrade.price * upgrade.price_factor**times_bought)
-    except OverflowError:
+        exact = upgrade.price * upgrade.price_factor**times_bought
+    except OverflowError:  # the power is beyond a float
         return None
-    return int(value) if value <= MAX_INTEGER else None
+    if exact > MAX_INTEGER:  # infinity included
+        return None
+    return int(round_half_up(exact))
 
 
 def cook(progress: Progress) -> Outcome:
@@ -253,8 +263,7 @@ def tick(progress: Progress) -> Progress:
     accumulated = progress.prestige_accumulated
     factor = progress.prestige_current or 1
     if stats.mPs > 0:
-        gain = round_half_up(stats.mPs * stats.mpM / 20000, 4)
-        accumulated = round_half_up(accumulated + gain, 4)
+        accumulated = round_half_up(accumulated + stats.passive_prestige, 4)
     if dishes >= 3 and stats.mPs > 0:
         sold = min(int(stats.sPs), dishes)
         xp = _gain_xp(progress.rank, xp, 0.05 * stats.mPs)
@@ -266,14 +275,27 @@ def tick(progress: Progress) -> Progress:
     return replace(progress, money=money, dishes=dishes, xp=xp, prestige_accumulated=accumulated)
 
 
-def passive_snapshot(progress: Progress) -> dict[str, Any]:
-    return {
-        "money": progress.money,
-        "dishes": progress.dishes,
-        "level_rank": progress.rank,
-        "level_xp": number(progress.xp),
-        "prestige_accumulated": number(progress.prestige_accumulated),
-    }
+class PassiveSnapshot(msgspec.Struct, gc=False):
+    """What each passive tick, and the `passive` command, tells the player.
+
+    A struct, not a dict: made for every player every second, and cheaper both to
+    make and to encode."""
+
+    money: int
+    dishes: int
+    level_rank: int
+    level_xp: float
+    prestige_accumulated: float
+
+
+def passive_snapshot(progress: Progress) -> PassiveSnapshot:
+    return PassiveSnapshot(
+        progress.money,
+        progress.dishes,
+        progress.rank,
+        number(progress.xp),
+        number(progress.prestige_accumulated),
+    )
 
 
 def upgrade_view(upgrade: Upgrade, times_bought: int) -> dict[str, Any]:
