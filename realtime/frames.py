@@ -159,6 +159,13 @@ def _unmask(payload: bytes | bytearray, mask: bytes | bytearray) -> bytes:
     return unmasked.to_bytes(size, "little")
 
 
+# The two bytes that start a frame of under 126 bytes, by first byte and size: made
+# once, where `bytes((first, size))` made a tuple and a bytes object per frame.
+_SHORT_HEADERS = {
+    first: [bytes((first, size)) for size in range(126)] for first in (FIN_TEXT, FIN_BINARY)
+}
+
+
 def data_frame(message: Message) -> bytes:
     """`message` as one whole server frame (RFC 6455 section 5.2): FIN, text or binary,
     unmasked, no extension (the listener negotiates none).
@@ -173,7 +180,7 @@ def data_frame(message: Message) -> bytes:
         payload, first = message, FIN_BINARY
     size = len(payload)
     if size < 126:
-        return bytes((first, size)) + payload
+        return _SHORT_HEADERS[first][size] + payload
     if size < 65536:
         return struct.pack("!BBH", first, 126, size) + payload
     return struct.pack("!BBQ", first, 127, size) + payload

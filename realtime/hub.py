@@ -110,12 +110,17 @@ class Hub:
             members = list(self._rooms.get(rooms, ()))
         else:
             members = list(set().union(*(self._rooms.get(room, ()) for room in rooms)))
-        frames: dict[int, Outgoing] = {}
+        # Members nearly always share one codec: the frame for the last one met is at
+        # hand, those for any others wait by the codec's id (a codec need not be hashable).
+        codec: Codec | None = None
+        frame: Outgoing = None
+        others: dict[int, Outgoing] = {}
         for connection in members:
-            codec = connection.codec
-            if id(codec) not in frames:
-                frames[id(codec)] = encode(codec)
-            frame = frames[id(codec)]
+            if connection.codec is not codec:
+                if codec is not None:
+                    others[id(codec)] = frame
+                codec = connection.codec
+                frame = others[id(codec)] if id(codec) in others else encode(codec)
             connection.push(frame)
         return len(members)
 

@@ -61,6 +61,25 @@ async def test_publish_reaches_members_only_and_encodes_once_per_codec() -> None
     assert hub.publish("room", encode) == 0
 
 
+async def test_each_member_gets_its_own_codecs_frame_in_a_room_of_mixed_codecs() -> None:
+    hub = Hub(max_connections_per_user=4)
+    codecs = [EnvelopeCodec() for _ in range(3)]
+    members = [_connection(codecs[number % 3]) for number in range(12)]
+    for connection in members:
+        hub.attach(connection)
+        hub.join(connection, "room")
+    encoded: list[Codec] = []
+
+    def encode(codec: Codec) -> Message:
+        encoded.append(codec)
+        return f"for codec {codecs.index(codec)}"
+
+    assert hub.publish("room", encode) == 12
+    assert sorted(codecs.index(codec) for codec in encoded) == [0, 1, 2]
+    for number, connection in enumerate(members):
+        assert _queued(connection) == [f"for codec {number % 3}"]
+
+
 async def test_connections_per_user_are_capped_and_freed_on_detach() -> None:
     hub = Hub(max_connections_per_user=2)
     first, second, third = (_connection(EnvelopeCodec()) for _ in range(3))
