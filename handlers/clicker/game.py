@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 import msgspec
+import trio
 
 from handlers.accounts import TokenCodec, TokenExpired, TokenInvalid
 from handlers.clicker import rules, store
@@ -225,10 +226,11 @@ class Game:
         busy: list[Player] = []
         try:
             for player in players:  # take the free locks first, then wait for the busy few
-                if player.busy:
+                try:
+                    player.lock.acquire_nowait()
+                except trio.WouldBlock:
                     busy.append(player)
                 else:
-                    player.lock.acquire_nowait()
                     held.append(player)
             for player in busy:
                 await player.lock.acquire()
