@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import trio
 
 from handlers.clicker.rules import Progress
+from handlers.clicker.turn import Turn
 
 # Answers remembered per player: a retry is of one of the last few requests, and
 # this bounds a busy clicker's memory whatever the idempotency window.
@@ -30,11 +31,7 @@ class Player:
     user_id: int
     email: str = ""
     progress: Progress | None = None  # None until loaded
-    # A one-permit semaphore, not a trio.Lock: the ticker takes every connected player's
-    # lock each second, and a Lock's owner bookkeeping made that five times dearer.
-    # Every holder releases in a `finally` (or `async with`), so ownership checks
-    # would catch nothing.
-    lock: trio.Semaphore = field(default_factory=lambda: trio.Semaphore(1, max_value=1))
+    lock: Turn = field(default_factory=Turn)
     connections: int = 0
     idle_since: float = 0.0
     # request key -> (action, encoded answer, unix time); oldest first
@@ -48,7 +45,7 @@ class Player:
     @property
     def busy(self) -> bool:
         """Something holds the lock: a command of the user, or the ticker."""
-        return self.lock.value == 0
+        return self.lock.held
 
     def recall(self, key: str, action: str) -> bytes | None:
         """The first answer to this request, if it is a retry of one still remembered."""
