@@ -63,7 +63,7 @@ async def test_publish_reaches_members_only_and_encodes_once_per_codec() -> None
 
 async def test_each_member_gets_its_own_codecs_frame_in_a_room_of_mixed_codecs() -> None:
     hub = Hub(max_connections_per_user=4)
-    codecs = [EnvelopeCodec() for _ in range(3)]
+    codecs: list[Codec] = [EnvelopeCodec() for _ in range(3)]
     members = [_connection(codecs[number % 3]) for number in range(12)]
     for connection in members:
         hub.attach(connection)
