@@ -5,8 +5,9 @@ it spent about 10 µs on the one frame a client's message nearly always is, more
 any step of a round trip but the handler's own. `ClientFrames` cuts what a client sends
 at frame boundaries and decodes that common frame itself: FIN, text or binary, no
 reserved bit, masked, its length in the shortest encoding, and for text valid UTF-8.
-Every other frame (control frames, fragments, anything malformed) goes to wsproto
-whole, and the transport handles wsproto's event for it.
+It also reads a pong, which every connection sends back to each keepalive ping, and
+which wsproto took 20 µs to see. Every other frame (pings, closes, fragments, anything
+malformed) goes to wsproto whole, and the transport handles wsproto's event for it.
 
 Invariants: wsproto is given whole frames only, in the stream's order, and every frame
 from the first of a fragmented message to its last, so it never holds part of a frame
@@ -29,6 +30,9 @@ from realtime.transport import Message
 FIN_TEXT = 0x81  # FIN, no reserved bit, opcode 1
 FIN_BINARY = 0x82  # FIN, no reserved bit, opcode 2
 FIRST_TEXT_FRAGMENT = 0x01  # no FIN, no reserved bit, opcode 1
+FIN_PING = 0x89  # FIN, no reserved bit, opcode 9
+FIN_PONG = 0x8A  # FIN, no reserved bit, opcode 10
+MAX_CONTROL_PAYLOAD = 125
 MASKED = 0x80
 FIN = 0x80
 LAST_DATA_OPCODE = 0x2  # continuation 0, text 1, binary 2; control frames are 8 and up
@@ -43,6 +47,7 @@ class Read(enum.Enum):
     MORE = enum.auto()  # no whole frame yet
     WSPROTO = enum.auto()  # the next frame went to wsproto: its event waits there
     TOO_BIG = enum.auto()  # the next frame's payload is over the limit
+    PONG = enum.auto()  # the next frame was a pong (whatever its payload: any pong is a heartbeat)
 
 
 class ClientFrames:
@@ -76,7 +81,8 @@ class ClientFrames:
             self._buffer += data
 
     def next(self) -> Message | Read:
-        """The next frame's message if it is the common frame; else hand it to wsproto."""
+        """The next frame's message if it is the common frame, PONG for a pong; else hand
+        the frame to wsproto."""
         buffer, start = self._buffer, self._start
         available = len(buffer) - start
         if available < 2:
@@ -111,6 +117,8 @@ class ClientFrames:
             self._buffer, self._start = b"", 0
         else:
             self._start = end
+        if readable and first == FIN_PONG and size <= MAX_CONTROL_PAYLOAD:
+            return Read.PONG
         if readable and first in (FIN_TEXT, FIN_BINARY):
             payload = _unmask(buffer[end - size : end], buffer[end - size - 4 : end - size])
             if first == FIN_BINARY:
@@ -157,6 +165,14 @@ def _unmask(payload: bytes | bytearray, mask: bytes | bytearray) -> bytes:
     key = (mask * (size // 4 + 1))[:size]
     unmasked = int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")
     return unmasked.to_bytes(size, "little")
+
+
+def ping_frame(payload: bytes) -> bytes:
+    """A server's ping (RFC 6455 section 5.5.2) carrying `payload`, at most 125 bytes: the
+    bytes wsproto's `send(Ping(payload))` makes, without its machinery, for every
+    connection's keepalive."""
+    assert len(payload) <= MAX_CONTROL_PAYLOAD
+    return bytes((FIN_PING, len(payload))) + payload
 
 
 # The two bytes that start a frame of under 126 bytes, by first byte and size: made

@@ -47,7 +47,7 @@ from wsproto.events import (
 from wsproto.utilities import RemoteProtocolError
 
 from realtime.endpoint import Refusal
-from realtime.frames import ClientFrames, Read, data_frame
+from realtime.frames import ClientFrames, Read, data_frame, ping_frame
 from realtime.router import Router, Service
 from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Message
 
@@ -148,12 +148,14 @@ class WsprotoTransport:
                 raise ConnectionClosed
             elif isinstance(item, (str, bytes)):
                 return item
+            elif item is Read.PONG:
+                self.awaiting_pong = False  # any pong: an unsolicited one is a heartbeat too
             else:
                 message = await self._handle(item)
                 if message is not None:
                     return message
 
-    def _take(self) -> Message | Event | Literal[Read.MORE, Read.TOO_BIG]:
+    def _take(self) -> Message | Event | Literal[Read.MORE, Read.TOO_BIG, Read.PONG]:
         """The next frame's message if it is the common frame, else wsproto's event for it.
 
         Not a coroutine: one more coroutine in the stack of every connection waiting in
@@ -293,7 +295,7 @@ class WsprotoTransport:
         if self._closed:
             return
         self.awaiting_pong = True
-        frame = self._ws.send(Ping(payload=struct.pack("!I", random.getrandbits(32))))
+        frame = ping_frame(struct.pack("!I", random.getrandbits(32)))
         if self._backlog or self._sending:
             self._backlog += frame  # the write under way, or the one due, takes it along
         else:

@@ -1,7 +1,7 @@
 """`realtime.frames`: client frames cut and read by `ClientFrames` (the common frame decoded
-to what wsproto would make of it, at any split of the bytes; every other frame handed to
-wsproto whole, in order, for its verdict), and server frames built by `data_frame` byte for
-byte as wsproto builds them."""
+to what wsproto would make of it, at any split of the bytes, and a pong recognised; every
+other frame handed to wsproto whole, in order, for its verdict), and server frames built by
+`data_frame` and `ping_frame` byte for byte as wsproto builds them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import wsproto
 import wsproto.events
 from wsproto.connection import Connection as WebSocketProtocol
 
-from realtime.frames import ClientFrames, Read, data_frame
+from realtime.frames import ClientFrames, Read, data_frame, ping_frame
 from realtime.transport import Message
 
 LIMIT = 70_000  # over 65,535: the 64-bit length encoding is in reach
@@ -125,16 +125,32 @@ def test_a_fragmented_message_and_the_control_frames_inside_it_go_to_wsproto() -
         client_frames(
             wsproto.events.TextMessage(data="he", message_finished=False),
             wsproto.events.Ping(payload=b"p"),
+            wsproto.events.Pong(payload=b"q"),
             wsproto.events.TextMessage(data="llo", message_finished=True),
             wsproto.events.TextMessage(data="after"),
         )
     )
-    assert taken(frames) == [Read.WSPROTO, Read.WSPROTO, Read.WSPROTO, "after"]
+    assert taken(frames) == [Read.WSPROTO] * 4 + ["after"]
     assert list(server.events()) == [
         wsproto.events.TextMessage(data="he", frame_finished=True, message_finished=False),
         wsproto.events.Ping(payload=b"p"),
+        wsproto.events.Pong(payload=b"q"),
         wsproto.events.TextMessage(data="llo", frame_finished=True, message_finished=True),
     ]
+
+
+@pytest.mark.parametrize("cut", [1, 2, 5, 6])
+def test_a_pong_is_read_here_whatever_its_payload(cut: int) -> None:
+    """Pass: a pong, empty or of the most a control frame may carry, whole or in two parts,
+    is PONG and nothing reaches wsproto; the message after it is read as usual."""
+    frames, server = reader()
+    frames.feed(client_frames(wsproto.events.Pong(payload=b"")))
+    assert taken(frames) == [Read.PONG]
+    pong = client_frames(wsproto.events.Pong(payload=b"x" * 125))
+    assert taken_in_two(frames, pong, cut) == [Read.PONG]
+    frames.feed(client_frames(wsproto.events.TextMessage(data="after")))
+    assert taken(frames) == ["after"]
+    assert list(server.events()) == []
 
 
 @pytest.mark.parametrize(
@@ -146,6 +162,10 @@ def test_a_fragmented_message_and_the_control_frames_inside_it_go_to_wsproto() -
         (masked(0x81, b"\xff\xfe"), 1007),  # text that is not UTF-8
         (masked(0x80, b"continued"), 1002),  # a continuation with no message begun
         (masked(0x83, b""), 1002),  # a reserved opcode
+        (b"\x8a\x00", 1002),  # a pong not masked
+        (masked(0xCA, b""), 1002),  # a pong with a reserved bit
+        (masked(0x0A, b""), 1002),  # a pong in parts: control frames may not be
+        (masked(0x8A, b"x" * 126, b"\xfe\x00\x7e"), 1002),  # a pong over 125 bytes
     ],
 )
 def test_every_other_frame_goes_to_wsproto_whole_for_its_verdict(frame: bytes, code: int) -> None:
@@ -211,3 +231,10 @@ def test_a_data_frame_is_what_wsproto_sends_and_a_client_reads(size: int, kind: 
     (received,) = client.events()
     assert type(received) is type(event) and received.data == message
     assert received.message_finished
+
+
+@pytest.mark.parametrize("size", [0, 4, 125])
+def test_a_ping_frame_is_what_wsproto_sends(size: int) -> None:
+    payload = bytes(range(size))
+    server = WebSocketProtocol(wsproto.ConnectionType.SERVER)
+    assert ping_frame(payload) == server.send(wsproto.events.Ping(payload=payload))
