@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from typing import Any
 
 import trio
 
@@ -124,6 +126,10 @@ class Hub:
             connection.push(frame)
         return len(members)
 
+    def push(self, rooms: str | Iterable[str], event: str, data: Any) -> int:
+        """Publish the push `event` carrying `data`, as each member's codec encodes a push."""
+        return self.publish(rooms, partial(_encode_push, event, data))
+
     async def close_all(self, code: int, reason: str, *, grace: float) -> None:
         """Close every connection with `code`; abort those still open after `grace` seconds."""
         for connection in list(self._connections):
@@ -132,3 +138,7 @@ class Hub:
             await self._all_gone.wait()
         for connection in list(self._connections):
             connection.abort(code, reason)
+
+
+def _encode_push(event: str, data: Any, codec: Codec) -> Outgoing:
+    return codec.encode_push(event, data)

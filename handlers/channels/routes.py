@@ -29,7 +29,6 @@ from handlers.accounts import (
 from handlers.channels import store
 from handlers.channels.socket import user_room
 from handlers.web import SINGLE_LINE, BodyError, bearer_token, read_body
-from realtime.codec import Codec, Outgoing
 from realtime.hub import Hub
 from storage import Database
 
@@ -169,7 +168,7 @@ def blueprint(
         workspace, general = await db.write(
             partial(store.create_workspace, creator_id=user_id, name=name)
         )
-        hub.publish(user_room(user_id), partial(_channel_created, general))
+        hub.push(user_room(user_id), "channel-created", general)
         return {"workspace": workspace}, 201
 
     @routes.post("/workspaces/<int(max=2147483647):workspace_id>/channels")
@@ -197,7 +196,7 @@ def blueprint(
         if created is None:
             return error(401, "UserCanNotCreateChannels")
         channel, audience = created
-        hub.publish([user_room(user) for user in audience], partial(_channel_created, channel))
+        hub.push([user_room(user) for user in audience], "channel-created", channel)
         return {"channel": channel}, 201
 
     @routes.post("/workspaces/<int(max=2147483647):workspace_id>/members")
@@ -236,7 +235,3 @@ def blueprint(
 
 def _tokens(pair: TokenPair) -> dict[str, str]:
     return {"accessToken": pair.access_token, "refreshToken": pair.refresh_token}
-
-
-def _channel_created(channel: dict[str, Any], codec: Codec) -> Outgoing:
-    return codec.encode_push("channel-created", channel)

@@ -27,12 +27,12 @@ from handlers.accounts import TokenCodec, TokenExpired, TokenInvalid
 from handlers.clicker import rules, store
 from handlers.clicker.players import MAX_ANSWERS, Player, Players
 from handlers.clicker.rules import Catalogue, GameError, Outcome, Progress
-from realtime.codec import Codec, RequestId
+from realtime.codec import RequestId
 from realtime.commands import CommandError, Context, Direct
 from realtime.connection import Connection
 from realtime.envelope import TEXTS
 from realtime.hub import Hub, TooManyConnections
-from realtime.transport import POLICY_VIOLATION, Message
+from realtime.transport import POLICY_VIOLATION
 from storage import Database, StorageError, request_log
 
 logger = logging.getLogger("hearth.clicker")
@@ -252,7 +252,7 @@ class Game:
                     continue
                 player.progress = new
                 snapshot = rules.passive_snapshot(new)
-                self.hub.publish(player.room, partial(_passive_frame, snapshot))
+                self.hub.push(player.room, "passive", snapshot)
         finally:
             for player in held:
                 player.lock.release()
@@ -284,10 +284,6 @@ class Game:
         except StorageError as error:
             # A full disk must not end the sweep, and with it the server: try next time.
             logger.warning("request log not pruned: %s", error)
-
-
-def _passive_frame(snapshot: rules.PassiveSnapshot, codec: Codec) -> Message:
-    return codec.encode_push("passive", snapshot)
 
 
 def _request_key(request_id: RequestId) -> str | None:

@@ -7,14 +7,11 @@ hub under the prefix `orders:`, apart from other apps' rooms.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import partial
 from typing import Any
 
 from handlers.orders import store
-from realtime.codec import Codec
 from realtime.connection import Connection
 from realtime.hub import Hub
-from realtime.transport import Message
 
 ADMIN_ROOM = "admin-orders"
 
@@ -70,7 +67,7 @@ class Events:
         self._hub.leave(connection, hub_room(room))
 
     def publish(self, rooms: Iterable[str], event: str, data: Any) -> None:
-        self._hub.publish([hub_room(room) for room in rooms], partial(_frame, event, data))
+        self._hub.push([hub_room(room) for room in rooms], event, data)
 
     def order_created(self, created: store.Created) -> None:
         order, user_id = created.order, created.order["user_id"]
@@ -116,7 +113,3 @@ class Events:
         data["timestamp"] = store.now_iso()
         event = "sync-success" if error is None else "sync-error"
         self.publish([ADMIN_ROOM, city_room(job.city_id)], event, data)
-
-
-def _frame(event: str, data: Any, codec: Codec) -> Message:
-    return codec.encode_push(event, data)

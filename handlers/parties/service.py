@@ -9,13 +9,11 @@ counts once); a chat message is stored before anyone hears it; after
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from handlers.accounts import Accounts
 from handlers.parties import store
 from handlers.parties.media import MediaStore
-from realtime.codec import Codec, Outgoing
 from realtime.connection import Connection
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
@@ -75,7 +73,7 @@ class Parties:
         }
 
     def announce(self, event_id: str, name: str, payload: Any) -> None:
-        self.hub.publish(room_of(event_id), partial(_frame, name, payload))
+        self.hub.push(room_of(event_id), name, payload)
 
     def changed(self, event: store.Event) -> None:
         """The event's name, address or place changed: tell whoever is in it."""
@@ -107,7 +105,3 @@ class Parties:
         self.announce(event_id, "closeEvent", None)
         for connection in self.hub.members(room_of(event_id)):
             connection.close(NORMAL_CLOSURE, "event closed")
-
-
-def _frame(name: str, payload: Any, codec: Codec) -> Outgoing:
-    return codec.encode_push(name, payload)
