@@ -42,9 +42,14 @@ def recent(
 
 
 def prune(connection: sqlite3.Connection, before: int, limit: int) -> int:
-    """Forget at most `limit` answers older than `before`; returns how many."""
+    """Forget at most `limit` answers older than `before`; returns how many.
+
+    By rowid: matching the primary key's row value made SQLite search the key by its
+    user alone, and a 1,000-row chunk of a 470,000-row log took 88-256 ms of the
+    loop's thread (7 ms by rowid), seconds of stall each minute at the soak's load.
+    """
     return connection.execute(
-        "DELETE FROM request_log WHERE (user_id, scope, request_id) IN"
-        " (SELECT user_id, scope, request_id FROM request_log WHERE created_at < ? LIMIT ?)",
+        "DELETE FROM request_log WHERE rowid IN"
+        " (SELECT rowid FROM request_log WHERE created_at < ? LIMIT ?)",
         (before, limit),
     ).rowcount
