@@ -54,7 +54,7 @@ class Garage:
                 self._users.popitem(last=False)
         return user_id
 
-    def profile(self, user_id: int, token: str) -> dict[str, Any]:
+    def profile(self, user_id: int, token: str) -> msgspec.Raw:
         return self.db.read_now(partial(store.profile, user_id=user_id, token=token))
 
 

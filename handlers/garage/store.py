@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from handlers.garage import drops
 
 CURRENCY_COLUMNS = {"money": "money", "gold": "gold", "event": "event_money"}
@@ -144,9 +146,8 @@ def register(connection: sqlite3.Connection, digest: str, device: str) -> int:
     return user_id
 
 
-def _give_car(
-    connection: sqlite3.Connection, user_id: int, car_id: int
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _give_car(connection: sqlite3.Connection, user_id: int, car_id: int) -> tuple[int, int]:
+    """Add the car with its default body and disk; their skin ids."""
     defaults = dict(
         connection.execute(
             "SELECT type, id FROM garage_skins WHERE car_id = ? AND is_default = 1", (car_id,)
@@ -160,103 +161,88 @@ def _give_car(
         "INSERT OR IGNORE INTO garage_user_skins (user_id, skin_id) VALUES (?, ?)",
         [(user_id, defaults["body"]), (user_id, defaults["disk"])],
     )
-    car = cars(connection, user_id, car_id)[0]
-    owned = [
-        skin
-        for skin in user_skins(connection, user_id)
-        if skin["skin_id"] in (defaults["body"], defaults["disk"])
-    ]
-    return car, owned
+    return defaults["body"], defaults["disk"]
 
 
-def cars(
-    connection: sqlite3.Connection, user_id: int, car_id: int | None = None
-) -> list[dict[str, Any]]:
-    rows = connection.execute(
-        "SELECT c.id, c.class, c.name, u.skin_id, u.disk_id, u.engine, u.suspension, u.grip,"
-        " u.downforce FROM garage_user_cars AS u JOIN garage_cars AS c ON c.id = u.car_id"
-        " WHERE u.user_id = ? AND (? IS NULL OR u.car_id = ?) ORDER BY c.id",
-        (user_id, car_id, car_id),
-    ).fetchall()
-    names = (
-        "id",
-        "class",
-        "name",
-        "skin_id",
-        "disk_id",
-        "engine",
-        "suspension",
-        "grip",
-        "downforce",
+# -- answers, as JSON made by SQLite ---------------------------------------------------------
+#
+# A profile is one statement whose JSON goes into the frame as it is (msgspec.Raw): six
+# statements, the dictionaries built from them and their encoding (twice: event and ack)
+# cost a fifth more. Each shape is written once, below. An ordered list is an aggregate
+# over an ordered subquery (SQLite 3.40 has no ORDER BY inside an aggregate; it does not
+# flatten such a subquery, so the order holds), whose objects arrive as text and go back
+# to JSON through json(). SQLite writes a REAL with 15 digits, which does not give back
+# every double (a container's ready_at would move), so REALs go out through
+# printf('%!.17g'), which does.
+
+
+def _cars(where: str = "") -> str:
+    """The player's cars (narrowed by `where`, an `AND ...`): a JSON object a row, `item`."""
+    return (
+        "SELECT json_object('id', c.id, 'class', c.class, 'name', c.name, 'skin_id', u.skin_id,"
+        " 'disk_id', u.disk_id, 'engine', u.engine, 'suspension', u.suspension, 'grip', u.grip,"
+        " 'downforce', u.downforce) AS item"
+        " FROM garage_user_cars AS u JOIN garage_cars AS c ON c.id = u.car_id"
+        f" WHERE u.user_id = :user{where} ORDER BY c.id"
     )
-    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
-def user_skins(connection: sqlite3.Connection, user_id: int) -> list[dict[str, Any]]:
-    rows = connection.execute(
-        "SELECT s.id, s.car_id, s.type, s.name, s.rarity, u.is_new FROM garage_user_skins AS u"
-        " JOIN garage_skins AS s ON s.id = u.skin_id WHERE u.user_id = ? ORDER BY s.id",
-        (user_id,),
-    ).fetchall()
-    return [
-        {
-            "skin_id": r[0],
-            "car_id": r[1],
-            "type": r[2],
-            "name": r[3],
-            "rarity": r[4],
-            "is_new": bool(r[5]),
-        }
-        for r in rows
-    ]
+def _skins(where: str = "") -> str:
+    """The player's skins (narrowed by `where`, an `AND ...`): a JSON object a row, `item`."""
+    return (
+        "SELECT json_object('skin_id', s.id, 'car_id', s.car_id, 'type', s.type, 'name', s.name,"
+        " 'rarity', s.rarity, 'is_new', json(iif(u.is_new, 'true', 'false'))) AS item"
+        " FROM garage_user_skins AS u JOIN garage_skins AS s ON s.id = u.skin_id"
+        f" WHERE u.user_id = :user{where} ORDER BY s.id"
+    )
 
 
-def profile(connection: sqlite3.Connection, user_id: int, token: str) -> dict[str, Any]:
-    row = connection.execute(
-        "SELECT user_name, level, adventure_stars, current_icon, money, gold, event_money"
-        " FROM garage_players WHERE user_id = ?",
-        (user_id,),
+_ICONS = "SELECT icon_id AS item FROM garage_user_icons WHERE user_id = :user ORDER BY icon_id"
+_LEVELS = (
+    "SELECT json_object('level_number', level_number, 'level_type', level_type, 'stars', stars,"
+    " 'time', json(printf('%!.17g', time))) AS item FROM garage_user_levels"
+    " WHERE user_id = :user ORDER BY level_type, level_number"
+)
+_CONTAINERS = (
+    "SELECT json_object('id', id, 'container_type_id', container_type_id,"
+    " 'ready_at', json(printf('%!.17g', ready_at)),"
+    " 'ready', json(iif(ready_at <= :now, 'true', 'false'))) AS item"
+    " FROM garage_user_containers WHERE user_id = :user ORDER BY id"
+)
+
+
+def _array(items: str) -> str:
+    """The JSON array of the `item` column of `items`, in its order."""
+    return f"(SELECT json_group_array(json(item)) FROM ({items}))"
+
+
+_PROFILE = (
+    "SELECT json_object('id', user_id, 'token', :token, 'user_name', user_name, 'level', level,"
+    " 'adventure_stars', adventure_stars, 'current_icon', current_icon, 'money', money,"
+    " 'gold', gold, 'event_money', event_money,"
+    f" 'user_cars', {_array(_cars())}, 'user_skins', {_array(_skins())},"
+    f" 'user_icons', {_array(_ICONS)}, 'user_adventure_levels', {_array(_LEVELS)},"
+    f" 'containers', {_array(_CONTAINERS)})"
+    " FROM garage_players WHERE user_id = :user"
+)
+_CARS = f"SELECT {_array(_cars())}"
+_BOUGHT = (  # the car just bought, and its two skins
+    f"SELECT ({_cars(' AND u.car_id = :car')}), {_array(_skins(' AND s.id IN (:body, :disk)'))}"
+)
+
+
+def profile(connection: sqlite3.Connection, user_id: int, token: str) -> msgspec.Raw:
+    """The player's `user` object (players are never deleted: the row is there)."""
+    (user,) = connection.execute(
+        _PROFILE, {"user": user_id, "token": token, "now": time.time()}
     ).fetchone()
-    names = (
-        "user_name",
-        "level",
-        "adventure_stars",
-        "current_icon",
-        "money",
-        "gold",
-        "event_money",
-    )
-    levels = connection.execute(
-        "SELECT level_number, level_type, stars, time FROM garage_user_levels WHERE user_id = ?"
-        " ORDER BY level_type, level_number",
-        (user_id,),
-    ).fetchall()
-    containers = connection.execute(
-        "SELECT id, container_type_id, ready_at FROM garage_user_containers"
-        " WHERE user_id = ? ORDER BY id",
-        (user_id,),
-    ).fetchall()
-    return {
-        "id": user_id,
-        "token": token,
-        **dict(zip(names, row, strict=True)),
-        "user_cars": cars(connection, user_id),
-        "user_skins": user_skins(connection, user_id),
-        "user_icons": [
-            icon
-            for (icon,) in connection.execute(
-                "SELECT icon_id FROM garage_user_icons WHERE user_id = ? ORDER BY icon_id",
-                (user_id,),
-            )
-        ],
-        "user_adventure_levels": [
-            {"level_number": n, "level_type": t, "stars": s, "time": tm} for n, t, s, tm in levels
-        ],
-        "containers": [
-            {"id": c, "container_type_id": t, "ready_at": r, "ready": r <= time.time()}
-            for c, t, r in containers
-        ],
-    }
+    return msgspec.Raw(user)
+
+
+def cars(connection: sqlite3.Connection, user_id: int) -> msgspec.Raw:
+    """The `user_cars` list."""
+    (array,) = connection.execute(_CARS, {"user": user_id}).fetchone()
+    return msgspec.Raw(array)
 
 
 def add_currency(connection: sqlite3.Connection, user_id: int, kind: str, amount: int) -> None:
@@ -281,12 +267,19 @@ def buy_car(connection: sqlite3.Connection, user_id: int, car_id: int) -> dict[s
     car = connection.execute("SELECT price FROM garage_cars WHERE id = ?", (car_id,)).fetchone()
     if car is None:
         return {"success": False, "errors": ["CAR_NOT_FOUND"]}
-    if cars(connection, user_id, car_id):
+    owned = connection.execute(
+        "SELECT 1 FROM garage_user_cars WHERE user_id = ? AND car_id = ?", (user_id, car_id)
+    ).fetchone()
+    if owned is not None:
         return {"success": False, "errors": ["ALREADY_HAVE_CAR"]}
     if not _debit(connection, user_id, car[0]):
         return {"success": False, "errors": ["NOT_ENOUGH_CURRENCY"]}
-    user_car, skins = _give_car(connection, user_id, car_id)
-    return {"success": True, "user_car": user_car, "user_skin": skins}
+    body, disk = _give_car(connection, user_id, car_id)
+    user_car, skins = connection.execute(
+        _BOUGHT,
+        {"user": user_id, "car": car_id, "body": body, "disk": disk},
+    ).fetchone()
+    return {"success": True, "user_car": msgspec.Raw(user_car), "user_skin": msgspec.Raw(skins)}
 
 
 def upgrade_car(connection: sqlite3.Connection, user_id: int, car_id: int, part: str) -> bool:

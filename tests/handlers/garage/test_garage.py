@@ -149,6 +149,11 @@ async def test_a_scripted_player(
             }
         ],
     }
+    with sqlite3.connect(config.storage.path) as connection:
+        (ready_at,) = connection.execute(
+            "SELECT ready_at FROM garage_user_containers WHERE user_id = ?", (user_id,)
+        ).fetchone()
+    assert profile["containers"][0]["ready_at"] == ready_at  # not rounded to 15 digits
     assert events[1] == ("profile", {"user": profile}) and events[2] == (
         "profile",
         {"user": profile},
@@ -210,6 +215,7 @@ async def test_a_scripted_player(
         .emit("query", model="users")
         .emit("query", model="passwords")
         .emit("query", model="icons", attributes=["password"])
+        .emit("level_finished", stars=0, time=0.1, level_number=3, level_type="adventure")
         .emit("profile")
     )
     events = await looks.run(server, tmp_path)
@@ -241,8 +247,13 @@ async def test_a_scripted_player(
         ("_error", {"error": "MODEL_NOT_FOUND"}),
         ("_error", {"error": "ATTRIBUTE_NOT_FOUND"}),
     ]
-    final = events[14][1]["user"]
+    final = events[15][1]["user"]
     assert final["adventure_stars"] == 4
+    assert final["user_adventure_levels"] == [  # by type, then number; every double exact
+        {"level_number": 3, "level_type": "adventure", "stars": 0, "time": 0.1},
+        {"level_number": 1, "level_type": "race", "stars": 3, "time": 40.5},
+        {"level_number": 2, "level_type": "race", "stars": 1, "time": 20},
+    ]
     assert final["user_cars"][0]["disk_id"] == 2 and final["user_cars"][0]["engine"] == 20
     assert {skin["skin_id"]: skin["is_new"] for skin in final["user_skins"]}[2] is False
 
