@@ -13,13 +13,13 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
-from realtime.transport import Message
+from realtime.transport import Message, Messages
 
 T = TypeVar("T")
 # Whatever a codec uses to match an answer to its request (an id, an ack, a tag).
 RequestId = Any
 # What a codec makes of one answer: a frame, several, or none at all.
-Outgoing = Message | tuple[Message, ...] | None
+Outgoing = Messages | None
 # What decoding a client's JSON may raise: not JSON, not the schema, or nested deeper
 # than the interpreter's recursion limit (msgspec raises RecursionError for that one).
 UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)

@@ -50,6 +50,15 @@ class Direct(NamedTuple):
     data: Any
 
 
+class Emitted(NamedTuple):
+    """`data` sent to the requesting connection as the event `event`, which is also the
+    reply when the request asked for one (Socket.IO's acknowledgement): the garage's
+    way. The event and the reply go out in one write."""
+
+    event: str
+    data: Any
+
+
 @dataclass(frozen=True, slots=True)
 class Context(Generic[S, D]):
     db: Database

@@ -113,21 +113,18 @@ class Connection:
         return self.close_code is not None
 
     def push(self, frame: Outgoing) -> None:
-        """Send `frame` (or frames) to the client without waiting: straight to the socket
-        when nothing is queued and it takes them, else through the outbox; drop a client
-        whose outbox is full."""
+        """Send `frame` (or frames, in one write) to the client without waiting: straight
+        to the socket when nothing is queued and it takes them, else through the outbox;
+        drop a client whose outbox is full."""
         if frame is None:
-            return
-        if isinstance(frame, tuple):
-            for one in frame:
-                self.push(one)
             return
         # (`closing` and `_send_backlog` written out: a passive tick comes here 5,000 times.)
         if not self._unsent and self.close_code is None and self.transport.send_nowait(frame):
             if self.transport.backlogged:  # the pump sends what the socket did not take
                 self._queue(None)
             return
-        self._queue(frame)
+        for one in frame if isinstance(frame, tuple) else (frame,):
+            self._queue(one)
 
     def ping(self) -> None:
         """Ping the client without waiting (keepalive); `transport.awaiting_pong` until it

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
 
-from realtime.codec import BadFrame, Codec, RequestId
-from realtime.commands import Command, CommandError, Commands, Context, Direct
+from realtime.codec import BadFrame, Codec, Outgoing, RequestId
+from realtime.commands import Command, CommandError, Commands, Context, Direct, Emitted
 from realtime.connection import Connection
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
@@ -199,8 +199,19 @@ class Endpoint(Generic[S]):
         if isinstance(result, Direct):
             connection.push(self.codec.encode_reply(action, request_id, result.data))
             return
+        if isinstance(result, Emitted):
+            reply = self.codec.encode_reply(action, request_id, result.data)
+            pushed = self.codec.encode_push(result.event, result.data)
+            connection.push((pushed, *_frames(reply)))
+            return
         room = self.reply_room(context) if self.reply_room is not None else None
         if room is None:
             connection.push(self.codec.encode_reply(action, request_id, result))
         else:
             self.hub.publish(room, lambda codec: codec.encode_reply(action, request_id, result))
+
+
+def _frames(outgoing: Outgoing) -> tuple[Message, ...]:
+    if outgoing is None:
+        return ()
+    return outgoing if isinstance(outgoing, tuple) else (outgoing,)

@@ -26,7 +26,7 @@ import msgspec
 import trio
 
 from realtime.endpoint import Admission
-from realtime.transport import ConnectionClosed, Handshake, Message, Transport
+from realtime.transport import ConnectionClosed, Handshake, Message, Messages, Transport
 
 logger = logging.getLogger("hearth.engineio")
 
@@ -146,11 +146,19 @@ class EngineSession:
             raise ValueError("Hearth sends no binary Engine.IO messages")
         await self.emit(*(MESSAGE + text for text in texts))
 
-    def send_nowait(self, message: Message) -> bool:
-        # Only over a WebSocket: a polling client takes its packets when it asks.
-        if self.socket is None or self.closed.is_set() or not isinstance(message, str):
+    def send_nowait(self, messages: Messages) -> bool:
+        # Only over a WebSocket: a polling client takes its packets when it asks. Binary
+        # messages are left to `send`, which refuses them.
+        if self.socket is None or self.closed.is_set():
             return False
-        return self.socket.send_nowait(MESSAGE + message)
+        if isinstance(messages, str):
+            return self.socket.send_nowait(MESSAGE + messages)
+        if isinstance(messages, bytes):
+            return False
+        texts = [message for message in messages if isinstance(message, str)]
+        if len(texts) < len(messages):
+            return False
+        return self.socket.send_nowait(tuple(MESSAGE + text for text in texts))
 
     @property
     def backlogged(self) -> bool:

@@ -49,7 +49,7 @@ from wsproto.utilities import RemoteProtocolError
 from realtime.endpoint import Refusal
 from realtime.frames import ClientFrames, Read, data_frame, ping_frame
 from realtime.router import Router, Service
-from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Message
+from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Message, Messages
 
 logger = logging.getLogger("hearth.realtime")
 
@@ -268,10 +268,13 @@ class WsprotoTransport:
             raise ConnectionClosed
         await self._write(b"".join(map(_last_frame.of, messages)))
 
-    def send_nowait(self, message: Message) -> bool:
+    def send_nowait(self, messages: Messages) -> bool:
         if self._closed or self._backlog or self._sending:
             return False
-        self._write_nowait(_last_frame.of(message))
+        if isinstance(messages, tuple):
+            self._write_nowait(b"".join(map(_last_frame.of, messages)))
+        else:
+            self._write_nowait(_last_frame.of(messages))
         return True
 
     def _write_nowait(self, frame: bytes) -> None:

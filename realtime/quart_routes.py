@@ -22,7 +22,7 @@ from quart_trio import QuartTrio
 from realtime.endpoint import Refusal
 from realtime.engineio import EngineError, EngineServer
 from realtime.router import OriginPolicy, Router
-from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Message
+from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Message, Messages
 
 logger = logging.getLogger("hearth.realtime")
 
@@ -57,7 +57,7 @@ class QuartTransport:
         for message in messages:
             await self._socket.send(message)
 
-    def send_nowait(self, message: Message) -> bool:
+    def send_nowait(self, messages: Messages) -> bool:
         return False  # Quart's socket writes only by awaiting
 
     backlogged = False

@@ -31,7 +31,7 @@ from realtime.commands import Commands
 from realtime.endpoint import Endpoint, ErrorTexts, Limits
 from realtime.engineio import EngineOptions, EngineServer, EngineSession
 from realtime.hub import Hub
-from realtime.transport import ConnectionClosed, Message
+from realtime.transport import ConnectionClosed, Message, Messages
 from storage import Database
 
 T = TypeVar("T")
@@ -128,8 +128,8 @@ class SocketIOTransport:
     async def send(self, *messages: Message) -> None:
         await self.engine.send(*messages)
 
-    def send_nowait(self, message: Message) -> bool:
-        return self.engine.send_nowait(message)
+    def send_nowait(self, messages: Messages) -> bool:
+        return self.engine.send_nowait(messages)
 
     @property
     def backlogged(self) -> bool:

@@ -23,6 +23,8 @@ POLICY_VIOLATION = 1008  # slow consumer, connection cap, token expired, logged 
 MESSAGE_TOO_BIG = 1009
 
 Message = str | bytes
+# One message, or several to go out together (in one write where the transport can).
+Messages = Message | tuple[Message, ...]
 
 
 class ConnectionClosed(Exception):
@@ -44,9 +46,9 @@ class Transport(Protocol):
         ConnectionClosed if the socket is closed."""
         ...
 
-    def send_nowait(self, message: Message) -> bool:
-        """Hand `message` to the socket without waiting, if nothing else is being sent;
-        True if it was taken, False if it was not (then `send` it).
+    def send_nowait(self, messages: Messages) -> bool:
+        """Hand `messages` to the socket without waiting, if nothing else is being sent;
+        True if they were taken, False if they were not (then `send` them).
 
         What the socket could not take at once the transport keeps, and sends
         before anything else on the next `send`; until then `backlogged` is True.

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from handlers.garage import store
-from realtime.commands import CommandError, Commands, Context
+from realtime.commands import CommandError, Commands, Context, Emitted
 from storage import Database
 
 Token = Annotated[str, msgspec.Meta(max_length=256)]
@@ -62,10 +62,9 @@ commands: Commands[Garage] = Commands()
 Ctx = Context[Garage, Any]
 
 
-def emit(ctx: Ctx, event: str, data: Any) -> Any:
+def emit(ctx: Ctx, event: str, data: Any) -> Emitted:
     """Send `event` to this socket; it is also the ack, when the client asked for one."""
-    ctx.push(event, data)
-    return data
+    return Emitted(event, data)
 
 
 def error_events(event: str, transaction: str | None, message: str) -> list[tuple[str, Any]]:

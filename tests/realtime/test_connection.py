@@ -13,7 +13,7 @@ from realtime.connection import Connection
 from realtime.envelope import EnvelopeCodec
 from realtime.hub import Hub
 from realtime.ratelimit import TokenBucket
-from realtime.transport import ConnectionClosed, Handshake, Message
+from realtime.transport import ConnectionClosed, Handshake, Message, Messages
 
 
 class FakeTransport:
@@ -33,6 +33,10 @@ class FakeTransport:
         self.aborted = False
         self._inbox_in, self._inbox = trio.open_memory_channel[Message](10)
 
+    async def deliver(self, message: Message) -> None:
+        """What the client sends next."""
+        await self._inbox_in.send(message)
+
     async def receive(self) -> Message:
         try:
             return await self._inbox.receive()
@@ -45,10 +49,12 @@ class FakeTransport:
         self.sent.extend(messages)
         self.writes.append(len(messages))
 
-    def send_nowait(self, message: Message) -> bool:
+    def send_nowait(self, messages: Messages) -> bool:
         if self.idle:
-            self.sent.append(message)
-            self.direct.append(message)
+            taken = messages if isinstance(messages, tuple) else (messages,)
+            self.sent.extend(taken)
+            self.direct.extend(taken)
+            self.writes.append(len(taken))
         return self.idle
 
     backlogged = False
@@ -137,6 +143,20 @@ async def test_a_frame_goes_straight_to_an_idle_socket_only_with_nothing_queued(
         connection.close()
     assert transport.sent == ["first", "second", "third"]
     assert transport.direct == ["third"]
+
+
+async def test_frames_pushed_together_go_to_an_idle_socket_in_one_write() -> None:
+    transport = FakeTransport(reading=True)
+    transport.idle = True
+    connection = _connection(transport, outbox=8)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connection.run, _idle)
+        await trio.testing.wait_all_tasks_blocked()
+        connection.push(("event", "its ack"))
+        connection.push("alone")
+        connection.close()
+    assert transport.direct == ["event", "its ack", "alone"]
+    assert transport.writes == [2, 1]
 
 
 async def test_close_sends_what_is_queued_first() -> None:
