@@ -10,8 +10,8 @@ every GET until the client sends `5`).
 
 Invariants: a session has at most one waiting GET (a second one is a 400);
 packets reach the client in the order they were sent, across the upgrade; a
-session silent past pingInterval + pingTimeout is closed; everything a session
-holds is released when it closes.
+session silent past pingInterval + pingTimeout is closed, and one whose WebSocket
+closes ends then; everything a session holds is released when it closes.
 """
 
 from __future__ import annotations
@@ -112,6 +112,10 @@ class EngineSession:
         self.handshake = handshake
         self.closed = trio.Event()
         self.socket: Transport | None = None  # the WebSocket, once there is one
+        # A session opened over a WebSocket reads it in its own task (`receive`); one that
+        # began polling is fed through the inbox by whoever reads its POSTs or its socket.
+        self.reads_socket = False
+        self.tasks = trio.CancelScope()  # its connection's and heartbeat's: `EngineServer._live`
         self._inbox_in, self._inbox = trio.open_memory_channel[Message](16)
         self._polled: list[str] = []  # packets for the next polling GET
         self._poll_ready = trio.Event()
@@ -135,10 +139,23 @@ class EngineSession:
     # -- Transport ----------------------------------------------------------------------
 
     async def receive(self) -> Message:
+        if self.reads_socket and self.socket is not None:
+            return await self._read_socket(self.socket)
         try:
             return await self._inbox.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise ConnectionClosed from None
+
+    async def _read_socket(self, socket: Transport) -> Message:
+        # No hand-over through the inbox: that cost a second task's switch per message.
+        while not self.closed.is_set():
+            try:
+                message = await self._unpack(await socket.receive())
+            except ValueError:
+                break  # the connection closes the session, and the socket with 1000
+            if message is not None:
+                return message
+        raise ConnectionClosed
 
     async def send(self, *messages: Message) -> None:
         texts = [message for message in messages if isinstance(message, str)]
@@ -168,13 +185,12 @@ class EngineSession:
         raise NotImplementedError("Engine.IO has its own heartbeat")
 
     async def close(self, code: int, reason: str) -> None:
-        if self.closed.is_set():
-            return
         if self.socket is not None:
-            with contextlib.suppress(ConnectionClosed):
-                await self.socket.send(CLOSE)
-            await self.socket.close(code, reason)
-        else:
+            if not self.closed.is_set():  # else the client closed it, or it timed out
+                with contextlib.suppress(ConnectionClosed):
+                    await self.socket.send(CLOSE)
+            await self.socket.close(code, reason)  # the WebSocket's close, either way
+        elif not self.closed.is_set():
             self._polled.append(CLOSE)
             self._poll_ready.set()
         self.end()
@@ -229,32 +245,35 @@ class EngineSession:
         return packets
 
     async def received(self, packet: str | bytes) -> None:
-        """Handle one packet from the client (polling POST or WebSocket).
+        """Handle one packet from the client (polling POST or WebSocket), passing its
+        message on to `receive`."""
+        message = await self._unpack(packet)
+        if message is not None:
+            with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+                await self._inbox_in.send(message)  # closed: the session is over
+
+    async def _unpack(self, packet: str | bytes) -> Message | None:
+        """The message in one packet from the client; None for a control packet, which
+        is handled here. Raises ValueError for a packet Engine.IO does not have.
 
         Binary packets (a WebSocket binary frame; `b<base64>` in an EIO 4 poll)
         are binary messages: passed on as bytes.
         """
         self._alive.set()
         if isinstance(packet, bytes):
-            await self._deliver(packet[1:] if self.eio == 3 else packet)
-            return
+            return packet[1:] if self.eio == 3 else packet
         kind, body = packet[:1], packet[1:]
         if kind == MESSAGE:
-            await self._deliver(body)
-        elif kind == "b" and self.eio == 4:
-            await self._deliver(b"")  # its content is never read: only counted
-        elif kind == PING and self.eio == 3:
+            return body
+        if kind == "b" and self.eio == 4:
+            return b""  # its content is never read: only counted
+        if kind == PING and self.eio == 3:
             await self.emit(PONG + body)
         elif kind == CLOSE:
             self.end()
-        elif kind in (PONG, NOOP):
-            pass
-        else:
+        elif kind not in (PONG, NOOP):
             raise ValueError(f"unexpected packet {kind!r}")
-
-    async def _deliver(self, message: Message) -> None:
-        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
-            await self._inbox_in.send(message)  # closed: the session is over
+        return None
 
     async def heartbeat(self) -> None:
         """Close the session when the client falls silent (returns when it closed)."""
@@ -317,10 +336,11 @@ class EngineServer:
 
     async def _live(self, session: EngineSession) -> None:
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(session.heartbeat)
-                await self._serve_connection(session)
-                nursery.cancel_scope.cancel()
+            with session.tasks:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(session.heartbeat)
+                    await self._serve_connection(session)
+                    nursery.cancel_scope.cancel()
         finally:
             session.end()
             self._sessions.pop(session.sid, None)
@@ -375,6 +395,7 @@ class EngineServer:
 
     async def serve(self, transport: Transport, handshake: Handshake) -> None:
         query = handshake.query
+        session: EngineSession | None = None
         try:
             eio = _version(query)
             if query.get("transport") != "websocket":
@@ -382,16 +403,21 @@ class EngineServer:
             sid = query.get("sid")
             if sid is None:
                 session = self._start(handshake, eio)
-                session.socket = transport
+                session.socket, session.reads_socket = transport, True
                 await transport.send(session.open_packet([]))
-            else:
-                session = self._session(sid, eio)
-                if session.socket is not None or not await self._upgrade(session, transport):
-                    raise EngineError(*BAD_REQUEST)
+                await session.closed.wait()  # the session's own task reads the socket
+                return
+            session = self._session(sid, eio)
+            if session.socket is not None or not await self._upgrade(session, transport):
+                raise EngineError(*BAD_REQUEST)
             await self._read(session, transport)
         except (EngineError, ConnectionClosed):
             pass
         finally:
+            if session is not None and session.socket is transport:
+                # Its socket is gone (closed, or Quart cancelled this task on a
+                # disconnect), and with it the session: not a heartbeat later.
+                session.tasks.cancel()
             await transport.close(1000, "")
 
     async def _upgrade(self, session: EngineSession, transport: Transport) -> bool:

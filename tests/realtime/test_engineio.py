@@ -226,3 +226,28 @@ async def test_a_polling_session_keeps_its_handshake_without_the_headers() -> No
     (session,) = served
     assert (session.handshake.path, dict(session.handshake.query)) == (PATH, query)
     assert dict(session.handshake.headers) == {}
+
+
+@pytest.mark.settings(realtime={"max_connections_per_user": 1})
+@pytest.mark.parametrize("port_name", ["http", "listener"])
+async def test_a_closed_websocket_ends_its_session_at_once(
+    server: Running, http: httpx.AsyncClient, port_name: str
+) -> None:
+    """A WebSocket closed without Engine.IO's close packet (a client killed, say) ends its
+    session at once, not a heartbeat (45 s) later: the user's one connection slot is free
+    for the reconnect."""
+    port = server.http_port if port_name == "http" else server.ws_port
+    url = f"ws://127.0.0.1:{port}{PATH}?EIO=4&transport=websocket"
+    signup = {"user": {"email": f"{port_name}@example.com", "password": "correct horse"}}
+    user = (await http.post("/signup", json=signup)).json()["user"]
+    for _ in range(2):
+        async with open_websocket_url(url) as socket:
+            await open_namespace(socket)
+            await socket.send_message(json_packet("auth", {"token": user["accessToken"]}))
+            assert await receive_packet(socket) == json_packet(
+                "auth-success", {"userId": user["id"], "transaction": None}
+            )
+
+
+def json_packet(event: str, data: object) -> str:
+    return "42" + json.dumps([event, data], separators=(",", ":"))
