@@ -116,6 +116,7 @@ class EngineSession:
         # began polling is fed through the inbox by whoever reads its POSTs or its socket.
         self.reads_socket = False
         self.tasks = trio.CancelScope()  # its connection's and heartbeat's: `EngineServer._live`
+        self.finished = trio.Event()  # set once those tasks are done
         self._inbox_in, self._inbox = trio.open_memory_channel[Message](16)
         self._polled: list[str] = []  # packets for the next polling GET
         self._poll_ready = trio.Event()
@@ -344,6 +345,7 @@ class EngineServer:
         finally:
             session.end()
             self._sessions.pop(session.sid, None)
+            session.finished.set()
 
     # -- HTTP long-polling --------------------------------------------------------------
 
@@ -405,7 +407,9 @@ class EngineServer:
                 session = self._start(handshake, eio)
                 session.socket, session.reads_socket = transport, True
                 await transport.send(session.open_packet([]))
-                await session.closed.wait()  # the session's own task reads the socket
+                # The session's own task reads the socket, and closes it: one closer only,
+                # or a close frame under way could be cut short (1006 for the client).
+                await session.finished.wait()
                 return
             session = self._session(sid, eio)
             if session.socket is not None or not await self._upgrade(session, transport):
