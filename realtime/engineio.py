@@ -406,15 +406,15 @@ class EngineServer:
             if sid is None:
                 session = self._start(handshake, eio)
                 session.socket, session.reads_socket = transport, True
-                await transport.send(session.open_packet([]))
-                # The session's own task reads the socket, and closes it: one closer only,
-                # or a close frame under way could be cut short (1006 for the client).
-                await session.finished.wait()
-                return
-            session = self._session(sid, eio)
-            if session.socket is not None or not await self._upgrade(session, transport):
-                raise EngineError(*BAD_REQUEST)
-            await self._read(session, transport)
+                await transport.send(session.open_packet([]))  # its own task reads on
+            else:
+                session = self._session(sid, eio)
+                if session.socket is not None or not await self._upgrade(session, transport):
+                    raise EngineError(*BAD_REQUEST)
+                await self._read(session, transport)
+            # The session's task closes the socket: one closer only, or a close frame
+            # under way could be cut short (1006 for the client).
+            await session.finished.wait()
         except (EngineError, ConnectionClosed):
             pass
         finally:
