@@ -112,9 +112,7 @@ class EngineSession:
         self.handshake = handshake
         self.closed = trio.Event()
         self.socket: Transport | None = None  # the WebSocket, once there is one
-        # A session opened over a WebSocket reads it in its own task (`receive`); one that
-        # began polling is fed through the inbox by whoever reads its POSTs or its socket.
-        self.reads_socket = False
+        self._inbox_done = False  # `receive` read it to the end: the WebSocket is next
         self.tasks = trio.CancelScope()  # its connection's and heartbeat's: `EngineServer._live`
         self.finished = trio.Event()  # set once those tasks are done
         self._inbox_in, self._inbox = trio.open_memory_channel[Message](16)
@@ -139,16 +137,25 @@ class EngineSession:
 
     # -- Transport ----------------------------------------------------------------------
 
+    def take_socket(self, socket: Transport) -> None:
+        """Go on over `socket`, which this session's task reads itself from now on (once
+        the inbox, where polling POSTs put their messages, is read to its end)."""
+        self.socket = socket
+        self._inbox_in.close()
+
     async def receive(self) -> Message:
-        if self.reads_socket and self.socket is not None:
-            return await self._read_socket(self.socket)
-        try:
-            return await self._inbox.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise ConnectionClosed from None
+        if not self._inbox_done:
+            try:
+                return await self._inbox.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                self._inbox_done = True
+        if self.socket is None:
+            raise ConnectionClosed
+        return await self._read_socket(self.socket)
 
     async def _read_socket(self, socket: Transport) -> Message:
-        # No hand-over through the inbox: that cost a second task's switch per message.
+        # Read here, not in the socket's task: handing each message over from there cost
+        # a second task's switch per message.
         while not self.closed.is_set():
             try:
                 message = await self._unpack(await socket.receive())
@@ -374,6 +381,8 @@ class EngineServer:
     async def polling_post(self, query: Mapping[str, str], body: str) -> None:
         eio = _version(query)
         session = self._session(query.get("sid", ""), eio)
+        if session.socket is not None:
+            raise EngineError(*BAD_REQUEST)  # upgraded: polling is over
         if len(body.encode()) > self.options.max_payload:
             session.end()
             raise EngineError(413, 3, "Payload too large")
@@ -405,15 +414,14 @@ class EngineServer:
             sid = query.get("sid")
             if sid is None:
                 session = self._start(handshake, eio)
-                session.socket, session.reads_socket = transport, True
-                await transport.send(session.open_packet([]))  # its own task reads on
+                session.take_socket(transport)
+                await transport.send(session.open_packet([]))
             else:
                 session = self._session(sid, eio)
                 if session.socket is not None or not await self._upgrade(session, transport):
                     raise EngineError(*BAD_REQUEST)
-                await self._read(session, transport)
-            # The session's task closes the socket: one closer only, or a close frame
-            # under way could be cut short (1006 for the client).
+            # The session's task reads the socket and closes it: one closer only, or a
+            # close frame under way could be cut short (1006 for the client).
             await session.finished.wait()
         except (EngineError, ConnectionClosed):
             pass
@@ -439,21 +447,12 @@ class EngineServer:
             finally:
                 session.upgrading = False
             queued, session._polled = session._polled, []
-            session.socket = transport
+            session.take_socket(transport)
             for packet in queued:
                 if packet != NOOP:
                     await transport.send(packet)
             return True
         return False
-
-    async def _read(self, session: EngineSession, transport: Transport) -> None:
-        while not session.closed.is_set():
-            message = await transport.receive()
-            try:
-                await session.received(message)
-            except ValueError:
-                break
-        session.end()
 
 
 def _version(query: Mapping[str, str]) -> int:

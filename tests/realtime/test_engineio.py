@@ -202,6 +202,11 @@ async def test_every_get_during_an_upgrade_is_released(
         await socket.send_message("2")
         assert await socket.get_message() == "3"
         assert (await http.get(PATH, params=params)).json()["code"] == 3  # polling is over
+        assert (await http.post(PATH, params=params, content="1:2")).json()["code"] == 3
+        await socket.send_message('42["auth",{}]')  # the session reads its socket now
+        assert await receive_packet(socket) == (
+            '42["socket-api-error",{"event":"auth","message":"Access token is required"}]'
+        )
 
 
 async def test_a_polling_session_keeps_its_handshake_without_the_headers() -> None:
