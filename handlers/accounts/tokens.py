@@ -10,6 +10,11 @@ A logout raises its user's generation (`set_generation`): tokens carry the
 generation they were issued in (`gen`, left out while it is 0), and one below
 the user's current generation is refused.
 
+A token that verified is remembered (the last `VERIFIED_KEPT`), so that the
+next request bearing it skips the signature and claim checks (85 µs in process,
+most of a REST request's own work); its expiry and its generation are still
+checked every time.
+
 Invariants: an access token never verifies as a refresh token or the other way
 round: they are signed with different secrets and carry their `typ`. No token
 issued before its user's last logout verifies.
@@ -32,6 +37,7 @@ REQUIRED_CLAIMS = ["typ", "sub", "iat", "exp", "jti", "iss", "aud"]
 DEFAULT_ISSUER = "hearth"
 DEFAULT_AUDIENCE = "hearth-clients"
 _USER_ID = re.compile(r"[1-9][0-9]{0,17}")
+VERIFIED_KEPT = 4096  # tokens remembered as verified, the oldest forgotten first
 
 
 class TokenError(Exception):
@@ -52,6 +58,7 @@ class Claims:
     jti: str
     expires_at: int
     payload: Mapping[str, Any]
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class TokenCodec:
         self._issuer = issuer
         self._audience = audience
         self._generations: dict[int, int] = {}  # users who logged out: their generation
+        self._verified: dict[tuple[str, TokenType], Claims] = {}
 
     def set_generation(self, user_id: int, generation: int) -> None:
         """From now on, refuse the user's tokens issued in an earlier generation."""
@@ -108,6 +116,21 @@ class TokenCodec:
         `allow_expired` accepts an expired token (still signed by us, still with an
         `exp`): for proving who a refresh is for, never for access.
         """
+        key = (token, typ)
+        claims = None if allow_expired else self._verified.get(key)
+        if claims is None:
+            claims = self._decoded(token, typ, allow_expired)
+            if not allow_expired:
+                if len(self._verified) >= VERIFIED_KEPT:
+                    del self._verified[next(iter(self._verified))]
+                self._verified[key] = claims
+        elif time.time() >= claims.expires_at:  # as PyJWT: valid while now < exp
+            raise TokenExpired("token expired")
+        if claims.generation < self._generations.get(claims.user_id, 0):
+            raise TokenInvalid("token invalid")  # issued before a logout
+        return claims
+
+    def _decoded(self, token: str, typ: TokenType, allow_expired: bool) -> Claims:
         try:
             payload = jwt.decode(
                 token,
@@ -124,8 +147,7 @@ class TokenCodec:
         subject = payload["sub"]
         if payload["typ"] != typ or not isinstance(subject, str) or not _USER_ID.fullmatch(subject):
             raise TokenInvalid("token invalid")
-        user_id = int(subject)
         generation = payload.get("gen", 0)
-        if type(generation) is not int or generation < self._generations.get(user_id, 0):
-            raise TokenInvalid("token invalid")  # issued before a logout
-        return Claims(user_id, str(payload["jti"]), int(payload["exp"]), payload)
+        if type(generation) is not int:
+            raise TokenInvalid("token invalid")
+        return Claims(int(subject), str(payload["jti"]), int(payload["exp"]), payload, generation)

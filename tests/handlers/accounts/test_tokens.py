@@ -160,3 +160,28 @@ def test_a_new_generation_refuses_the_earlier_tokens(codec: TokenCodec) -> None:
     codec.set_generation(7, 2)
     with pytest.raises(TokenInvalid):
         codec.verify(after, "access")
+
+
+def test_a_verified_token_is_remembered_but_still_expires(
+    codec: TokenCodec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second verification of a token skips the signature (no `jwt.decode`), and
+    still refuses it once it has expired."""
+    issued = codec.issue("access", 5, 60)
+    assert codec.verify(issued.token, "access").user_id == 5
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token: str, *args: object, **kwargs: object) -> object:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    assert codec.verify(issued.token, "access").jti == issued.jti
+    assert decoded == []
+    with pytest.raises(TokenInvalid):  # remembered as an access token only
+        codec.verify(issued.token, "refresh")
+    assert decoded == [issued.token]
+    monkeypatch.setattr(time, "time", lambda: float(issued.expires_at))
+    with pytest.raises(TokenExpired):
+        codec.verify(issued.token, "access")
