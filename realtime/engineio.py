@@ -253,8 +253,8 @@ class EngineSession:
         return packets
 
     async def received(self, packet: str | bytes) -> None:
-        """Handle one packet from the client (polling POST or WebSocket), passing its
-        message on to `receive`."""
+        """Handle one packet a polling POST brought, passing its message on to `receive`
+        (a session on a WebSocket reads its packets itself)."""
         message = await self._unpack(packet)
         if message is not None:
             with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):

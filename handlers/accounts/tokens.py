@@ -58,7 +58,7 @@ class Claims:
     jti: str
     expires_at: int
     payload: Mapping[str, Any]
-    generation: int = 0
+    generation: int  # `gen`: the user's logout generation it was issued in
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The garage's Socket.IO events: thirteen commands, under their seed names and the
 original's event names, each one function receiving one context (seed 000's shape).
 
-Every command's data carries the device `token` (except `register` and `status`).
+Every command's data carries the device `token` (except `register` and `status`), and
+answers with `Emitted(event, data)`: the event, which is also the ack when one was asked.
 Documented refusals are events of their own (`buy_car {success:false}`, `status
 {status:"RELOAD"}`, `update_icon {_error:"RELOAD"}`, `_error {error:...}` for
 `query` and `drop`); any other failure is `_error` with its message:
@@ -62,11 +63,6 @@ commands: Commands[Garage] = Commands()
 Ctx = Context[Garage, Any]
 
 
-def emit(ctx: Ctx, event: str, data: Any) -> Emitted:
-    """Send `event` to this socket; it is also the ack, when the client asked for one."""
-    return Emitted(event, data)
-
-
 def error_events(event: str, transaction: str | None, message: str) -> list[tuple[str, Any]]:
     return [("_error", message)]
 
@@ -92,26 +88,26 @@ async def register(ctx: Ctx) -> Any:
         return store.register(connection, store.token_hash(token), ctx.data.device), token
 
     user_id, token = await ctx.db.write(create)
-    return emit(ctx, "profile", {"user": ctx.services.profile(user_id, token)})
+    return Emitted("profile", {"user": ctx.services.profile(user_id, token)})
 
 
 @commands.command("login_command", Authed, aliases=("super_event",))
 async def login(ctx: Ctx) -> Any:
     user_id = ctx.services.user(ctx.data.token)
-    return emit(ctx, "profile", {"user": ctx.services.profile(user_id, ctx.data.token)})
+    return Emitted("profile", {"user": ctx.services.profile(user_id, ctx.data.token)})
 
 
 @commands.command("profile", Authed)
 async def profile(ctx: Ctx) -> Any:
     user_id = ctx.services.user(ctx.data.token)
-    return emit(ctx, "profile", {"user": ctx.services.profile(user_id, ctx.data.token)})
+    return Emitted("profile", {"user": ctx.services.profile(user_id, ctx.data.token)})
 
 
 @commands.command("user_cars", Authed)
 async def user_cars(ctx: Ctx) -> Any:
     user_id = ctx.services.user(ctx.data.token)
     cars = ctx.db.read_now(partial(store.cars, user_id=user_id))
-    return emit(ctx, "user_cars", {"cars": cars})
+    return Emitted("user_cars", {"cars": cars})
 
 
 class CurrencyGrant(Authed, kw_only=True):
@@ -128,7 +124,7 @@ async def add_currency(ctx: Ctx) -> Any:
     await ctx.db.write(
         partial(store.add_currency, user_id=user_id, kind=ctx.data.type, amount=int(amount))
     )
-    return emit(ctx, "profile", "CURRENCY_ADDED")
+    return Emitted("profile", "CURRENCY_ADDED")
 
 
 class CarChoice(Authed, kw_only=True):
@@ -139,7 +135,7 @@ class CarChoice(Authed, kw_only=True):
 async def buy_car(ctx: Ctx) -> Any:
     user_id = ctx.services.user(ctx.data.token)
     answer = await ctx.db.write(partial(store.buy_car, user_id=user_id, car_id=ctx.data.car_id))
-    return emit(ctx, "buy_car", answer)
+    return Emitted("buy_car", answer)
 
 
 class CarUpgrade(CarChoice, kw_only=True):
@@ -154,7 +150,7 @@ async def car_upgrade(ctx: Ctx) -> Any:
             store.upgrade_car, user_id=user_id, car_id=ctx.data.car_id, part=ctx.data.upgrade_type
         )
     )
-    return emit(ctx, "status", {"status": "CAR_UPGRADED" if done else "RELOAD"})
+    return Emitted("status", {"status": "CAR_UPGRADED" if done else "RELOAD"})
 
 
 class SkinChoice(CarChoice, kw_only=True):
@@ -169,7 +165,7 @@ async def car_skin_changed(ctx: Ctx) -> Any:
             store.change_skin, user_id=user_id, car_id=ctx.data.car_id, skin_id=ctx.data.skin_id
         )
     )
-    return emit(ctx, "status", {"status": "SKIN_CHANGED" if done else "RELOAD"})
+    return Emitted("status", {"status": "SKIN_CHANGED" if done else "RELOAD"})
 
 
 class IconChoice(Authed, kw_only=True):
@@ -180,7 +176,7 @@ class IconChoice(Authed, kw_only=True):
 async def icon_changed(ctx: Ctx) -> Any:
     user_id = ctx.services.user(ctx.data.token)
     done = await ctx.db.write(partial(store.change_icon, user_id=user_id, icon_id=ctx.data.icon_id))
-    return emit(ctx, "update_icon", {"icons": "ICON_CHANGED"} if done else {"_error": "RELOAD"})
+    return Emitted("update_icon", {"icons": "ICON_CHANGED"} if done else {"_error": "RELOAD"})
 
 
 class FinishedLevel(Authed, kw_only=True):
@@ -204,7 +200,7 @@ async def level_finished(ctx: Ctx) -> Any:
             seconds=data.time,
         )
     )
-    return emit(ctx, "adventure_level", {"level": level})
+    return Emitted("adventure_level", {"level": level})
 
 
 class Query(msgspec.Struct):
@@ -222,12 +218,12 @@ async def query(ctx: Ctx) -> Any:
     columns = store.PUBLIC_MODELS.get(model)
     if columns is None:
         refusal = "REJECTED_MODEL" if model in store.PRIVATE_MODELS else "MODEL_NOT_FOUND"
-        return emit(ctx, "_error", {"error": refusal})
+        return Emitted("_error", {"error": refusal})
     attributes = tuple(ctx.data.attributes or columns)
     if not set(attributes) <= set(columns):
-        return emit(ctx, "_error", {"error": "ATTRIBUTE_NOT_FOUND"})
+        return Emitted("_error", {"error": "ATTRIBUTE_NOT_FOUND"})
     rows = await ctx.db.read(partial(store.query, model=model, attributes=attributes))
-    return emit(ctx, "query", {"model": model, "attributes": list(attributes), model: rows})
+    return Emitted("query", {"model": model, "attributes": list(attributes), model: rows})
 
 
 class ContainerChoice(Authed, kw_only=True):
@@ -246,8 +242,8 @@ async def drop(ctx: Ctx) -> Any:
         )
     )
     if opened is None:
-        return emit(ctx, "_error", {"error": "NO_READY_CONTAINER"})
-    return emit(ctx, "drop", opened)
+        return Emitted("_error", {"error": "NO_READY_CONTAINER"})
+    return Emitted("drop", opened)
 
 
 class ClientVersion(msgspec.Struct):
@@ -257,7 +253,7 @@ class ClientVersion(msgspec.Struct):
 @commands.command("status", ClientVersion)
 async def status(ctx: Ctx) -> Any:
     fresh = _version(ctx.data.version) >= ctx.services.min_version
-    return emit(ctx, "status", {"status": "CORRECT_VERSION" if fresh else "LOW_VERSION"})
+    return Emitted("status", {"status": "CORRECT_VERSION" if fresh else "LOW_VERSION"})
 
 
 def _version(text: str) -> tuple[int, ...]:
