@@ -215,7 +215,7 @@ ws_stream.WebsocketBuffer = _WebsocketBuffer  # type: ignore[misc]  # what WSStr
 
 class _TCPServer(hypercorn_tcp.TCPServer):
     """Hypercorn's connection on Trio, made to treat a write that collides with its own
-    closing as a closed connection.
+    closing as a closed connection and to close whoever cancels the closing task.
 
     Hypercorn 0.18 sends the stream's EOF (`_close`) outside the lock that orders its
     writes, and Trio lets no other write start meanwhile: a write there (the WebSocket
@@ -226,10 +226,15 @@ class _TCPServer(hypercorn_tcp.TCPServer):
     """
 
     async def protocol_send(self, event: Event) -> None:
-        try:
-            await super().protocol_send(event)
-        except trio.BusyResourceError:
-            await self.protocol.handle(Closed())
+        # Closing is shielded: the request's task closes a connection that cannot be kept
+        # (an answer sent before the body was read), and Quart-Trio cancels that task as
+        # the request's messages end; unshielded, the EOF's checkpoint raised Cancelled
+        # and the socket stayed open until the client left.
+        with trio.CancelScope(shield=isinstance(event, Closed)):
+            try:
+                await super().protocol_send(event)
+            except trio.BusyResourceError:
+                await self.protocol.handle(Closed())
 
 
 hypercorn_run.TCPServer = _TCPServer  # type: ignore[attr-defined]  # what worker_serve creates
@@ -389,6 +394,7 @@ class HttpFront:
     answer sent before the request's body was read whole (a 404, a 405, a 413, a
     refused upload) gets `Connection: close`: Hypercorn would otherwise read the
     rest of that body as the connection's next request, and the client would hang.
+    A request that declares no body has none to read: its connection is kept.
     """
 
     def __init__(self, app: QuartTrio) -> None:
@@ -403,7 +409,7 @@ class HttpFront:
             return
         self._active += 1
         self._idle = trio.Event() if self._idle.is_set() else self._idle
-        body_read = False
+        body_read = not _declares_body(scope["headers"])
 
         async def reading() -> Any:
             nonlocal body_read
@@ -427,6 +433,14 @@ class HttpFront:
     async def idle(self) -> None:
         """Return once no request is being answered."""
         await self._idle.wait()
+
+
+def _declares_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's headers announce a body (RFC 9112 6.3: chunked or a length)."""
+    return any(
+        name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0")
+        for name, value in headers
+    )
 
 
 async def _in_scope(

@@ -1,0 +1,86 @@
+"""HTTP/1.1 connections on the HTTP port: kept between requests, and closed after an
+answer that left the request's body unread."""
+
+from __future__ import annotations
+
+import h11
+import trio
+
+from server import Running
+
+
+class Client:
+    """One HTTP/1.1 connection, driven with h11: a request, then its whole answer."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.h11 = h11.Connection(h11.CLIENT)
+
+    async def exchange(
+        self, method: str, target: str, body_length: int = 0
+    ) -> tuple[h11.Response, bytes]:
+        """Send a request (with only the headers of a body of `body_length` bytes, if one
+        is declared) and read its answer."""
+        headers = [("Host", "127.0.0.1")]
+        if body_length:
+            headers.append(("Content-Length", str(body_length)))
+        request = h11.Request(method=method, target=target, headers=headers)
+        sent = self.h11.send(request)
+        await self.stream.send_all(
+            sent + (b"" if body_length else self.h11.send(h11.EndOfMessage()))
+        )
+        response: h11.Response | None = None
+        answer = b""
+        while True:
+            event = self.h11.next_event()
+            if event is h11.NEED_DATA:
+                self.h11.receive_data(await self.stream.receive_some(65536))
+            elif isinstance(event, h11.Response):
+                response = event
+            elif isinstance(event, h11.Data):
+                answer += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                assert response is not None
+                return response, answer
+
+    def next_cycle(self) -> None:
+        self.h11.start_next_cycle()
+
+    async def closed_by_server(self) -> bool:
+        """Whether the server ends the connection (EOF or reset) without a word more."""
+        try:
+            return await self.stream.receive_some(65536) == b""
+        except trio.BrokenResourceError:
+            return True
+
+
+def _connection_header(response: h11.Response) -> bytes | None:
+    return next((value for name, value in response.headers if name == b"connection"), None)
+
+
+async def test_requests_without_a_body_keep_the_connection(server: Running) -> None:
+    """A GET declares no body, so nothing is left unread: the connection is kept and serves
+    the next request (every GET was answered `Connection: close` before 2026-12-02)."""
+    with trio.fail_after(10):
+        async with await trio.open_tcp_stream("127.0.0.1", server.http_port) as stream:
+            client = Client(stream)
+            for _ in range(3):
+                response, body = await client.exchange("GET", "/status")
+                assert (response.status_code, body) == (200, b"OK")
+                assert _connection_header(response) is None
+                client.next_cycle()
+
+
+async def test_an_answer_before_the_body_is_read_closes_the_connection(server: Running) -> None:
+    """A 404 to a POST whose body has not arrived is answered at once, without it: the
+    answer says `Connection: close`, and once the body comes the server closes, answering
+    nothing more (the body here would read as a request of its own)."""
+    body = b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with trio.fail_after(10):
+        async with await trio.open_tcp_stream("127.0.0.1", server.http_port) as stream:
+            client = Client(stream)
+            response, _ = await client.exchange("POST", "/nowhere", body_length=len(body))
+            assert response.status_code == 404
+            assert _connection_header(response) == b"close"
+            await stream.send_all(body)
+            assert await client.closed_by_server()
