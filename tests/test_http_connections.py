@@ -1,12 +1,20 @@
-"""HTTP/1.1 connections on the HTTP port: kept between requests, and closed after an
-answer that left the request's body unread."""
+"""HTTP/1.1 connections on the HTTP port: kept between requests, closed after an answer
+that left the request's body unread, and closed once idle for the keep-alive timeout
+(Hypercorn's `keep_alive_timeout`, 5 s)."""
 
 from __future__ import annotations
 
+import json
+
 import h11
+import pytest
 import trio
+import trio.testing
 
 from server import Running
+from tests.sio_clients import PATH
+
+KEEP_ALIVE_TIMEOUT = 5.0
 
 
 class Client:
@@ -84,3 +92,45 @@ async def test_an_answer_before_the_body_is_read_closes_the_connection(server: R
             assert _connection_header(response) == b"close"
             await stream.send_all(body)
             assert await client.closed_by_server()
+
+
+# No worker threads: the autojump clock would jump while one works.
+@pytest.mark.settings(server={"worker_threads": False})
+async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(
+    autojump_clock: trio.testing.MockClock, server: Running
+) -> None:
+    """Each answer starts a new idle period: requests 4 s apart keep the connection past
+    the 5 s timeout, and 5 s of silence after the last answer close it."""
+    with trio.fail_after(60):
+        async with await trio.open_tcp_stream("127.0.0.1", server.http_port) as stream:
+            client = Client(stream)
+            for _ in range(3):
+                await trio.sleep(KEEP_ALIVE_TIMEOUT - 1)
+                response, _ = await client.exchange("GET", "/status")
+                assert response.status_code == 200
+                client.next_cycle()
+            answered = trio.current_time()
+            assert await client.closed_by_server()
+            idle = trio.current_time() - answered
+            assert KEEP_ALIVE_TIMEOUT <= idle < KEEP_ALIVE_TIMEOUT + 0.5
+
+
+@pytest.mark.settings(server={"worker_threads": False})
+async def test_a_request_longer_than_the_keep_alive_timeout_is_answered(
+    autojump_clock: trio.testing.MockClock, server: Running
+) -> None:
+    """The timeout counts idle time only: an Engine.IO long poll, answered by the server's
+    ping 25 s later, keeps its connection."""
+    with trio.fail_after(60):
+        async with await trio.open_tcp_stream("127.0.0.1", server.http_port) as stream:
+            client = Client(stream)
+            response, opened = await client.exchange("GET", f"{PATH}?EIO=4&transport=polling")
+            assert response.status_code == 200
+            sid = json.loads(opened[1:])["sid"]
+            client.next_cycle()
+            asked = trio.current_time()
+            response, polled = await client.exchange(
+                "GET", f"{PATH}?EIO=4&transport=polling&sid={sid}"
+            )
+            assert (response.status_code, polled) == (200, b"2")
+            assert trio.current_time() - asked >= 25
