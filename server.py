@@ -26,16 +26,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import h11
+import hypercorn.protocol as hypercorn_protocol
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.events import Closed, Event
+from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol import h11 as hypercorn_h11
 from hypercorn.protocol import ws_stream
 from hypercorn.protocol.events import StreamClosed
 from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio import serve as hypercorn_serve
 from hypercorn.trio import tcp_server as hypercorn_tcp
 from hypercorn.trio.worker_context import TrioSingleTask, WorkerContext
-from hypercorn.typing import AppWrapper, LifespanState, TaskGroup
+from hypercorn.typing import AppWrapper, H11SendableEvent, LifespanState, TaskGroup
 from quart import g, jsonify, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -306,6 +309,35 @@ class _TCPServer(hypercorn_tcp.TCPServer):
 
 
 hypercorn_run.TCPServer = _TCPServer  # type: ignore[attr-defined]  # what worker_serve creates
+
+
+class _H11Protocol(hypercorn_h11.H11Protocol):
+    """Hypercorn's HTTP/1.1 protocol, made to write an answer at once, not in pieces.
+
+    Hypercorn 0.18 writes an answer's head, then its body, then its end (nothing, for a
+    body of known length), each under a lock and a shielded cancel scope, the first two
+    a system call each. The head of a final answer is held until what follows it, and
+    empty writes are skipped.
+    """
+
+    _head = b""  # a final answer's head, not yet written
+
+    async def _send_h11_event(self, event: H11SendableEvent) -> None:
+        try:
+            data = self.connection.send(event) or b""
+        except h11.LocalProtocolError:
+            if self.connection.their_state != h11.ERROR:
+                raise
+            return
+        if isinstance(event, h11.Response):
+            self._head = data
+            return
+        data, self._head = self._head + data, b""
+        if data:
+            await self.send(RawData(data=data))
+
+
+hypercorn_protocol.H11Protocol = _H11Protocol  # type: ignore[attr-defined]  # what ProtocolWrapper creates
 
 
 async def _send_pings(self: ws_stream.WSStream) -> None:

@@ -1,15 +1,21 @@
 """HTTP/1.1 connections on the HTTP port: kept between requests, closed after an answer
 that left the request's body unread, and closed once idle for the keep-alive timeout
-(Hypercorn's `keep_alive_timeout`, 5 s)."""
+(Hypercorn's `keep_alive_timeout`, 5 s). An answer is written at once."""
 
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import h11
 import pytest
 import trio
 import trio.testing
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol import ProtocolWrapper
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
 
 from server import Running
 from tests.sio_clients import PATH
@@ -134,3 +140,30 @@ async def test_a_request_longer_than_the_keep_alive_timeout_is_answered(
             )
             assert (response.status_code, polled) == (200, b"2")
             assert trio.current_time() - asked >= 25
+
+
+async def test_an_answer_is_written_at_once() -> None:
+    """Hypercorn's HTTP/1.1 protocol as the server patches it holds an answer's head for
+    what follows it and skips empty writes: the 400 to a malformed request is one write,
+    then the close (Hypercorn wrote the head, then the empty end of the body)."""
+    sent: list[Event] = []
+
+    async def record(event: Event) -> None:
+        sent.append(event)
+
+    unused = cast(Any, None)  # the app and its task group: a malformed request reaches neither
+    protocol = ProtocolWrapper(
+        unused,
+        HypercornConfig(),
+        WorkerContext(None),
+        unused,
+        ConnectionState({}),
+        False,
+        ("127.0.0.1", 40000),
+        ("127.0.0.1", 8000),
+        record,
+    )
+    await protocol.handle(RawData(b"NOT HTTP\r\n\r\n"))
+    assert [type(event) for event in sent] == [RawData, Closed]
+    answer = cast(RawData, sent[0]).data
+    assert answer.startswith(b"HTTP/1.1 400 \r\n") and answer.endswith(b"\r\n\r\n")
