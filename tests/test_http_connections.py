@@ -143,9 +143,10 @@ async def test_a_request_longer_than_the_keep_alive_timeout_is_answered(
 
 
 async def test_an_answer_is_written_at_once() -> None:
-    """Hypercorn's HTTP/1.1 protocol as the server patches it holds an answer's head for
-    what follows it and skips empty writes: the 400 to a malformed request is one write,
-    then the close (Hypercorn wrote the head, then the empty end of the body)."""
+    """Hypercorn's HTTP/1.1 protocol as realtime/http_server.py patches it holds an
+    answer's head for what follows it and skips empty writes: the 400 to a malformed
+    request is one write, then the close (Hypercorn wrote the head, then the empty end
+    of the body)."""
     sent: list[Event] = []
 
     async def record(event: Event) -> None:
