@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 from quart import g, jsonify, request
 from quart_trio import QuartTrio
@@ -40,10 +39,10 @@ from realtime import quart_routes
 from realtime.echo import Echo
 from realtime.endpoint import Limits
 from realtime.engineio import EngineOptions
-from realtime.http_server import HttpFront
+from realtime.http_server import HttpConfig, HttpFront
 from realtime.hub import Hub
 from realtime.keepalive import run_keepalive
-from realtime.listener import serve_listener
+from realtime.listener import serve_listener, serve_stream
 from realtime.router import OriginPolicy, Router
 from realtime.socketio import SocketIOService
 from realtime.transport import GOING_AWAY
@@ -176,15 +175,18 @@ def trace_requests(app: QuartTrio) -> None:
         return response
 
 
-def hypercorn_config(config: Settings) -> HypercornConfig:
+def hypercorn_config(config: Settings, router: Router) -> HttpConfig:
     server, realtime = config.server, config.realtime
-    hypercorn = HypercornConfig()
+    hypercorn = HttpConfig()
+    # A connection opened for a WebSocket is served as the listener serves one.
+    hypercorn.websockets = partial(serve_stream, router, realtime.max_message_bytes)
     host = f"[{server.host}]" if ":" in server.host else server.host
     hypercorn.bind = [f"{host}:{server.http_port}"]
     hypercorn.graceful_timeout = server.shutdown_timeout
     hypercorn.websocket_max_message_size = realtime.max_message_bytes
-    # Hypercorn pings the WebSockets it serves; a peer silent for two intervals
-    # (it missed a pong) is dropped by the read timeout.
+    # Hypercorn pings the WebSockets it serves (upgrades after other requests on a kept
+    # connection); a peer silent for two intervals (it missed a pong) is dropped by the
+    # read timeout.
     hypercorn.websocket_ping_interval = realtime.ping_interval
     hypercorn.read_timeout = max(1, int(2 * realtime.ping_interval))
     hypercorn.include_server_header = False
@@ -224,7 +226,7 @@ async def main(
                 partial(
                     hypercorn_serve,
                     requests,
-                    hypercorn_config(config),
+                    hypercorn_config(config, site.router),
                     shutdown_trigger=http_stopped.wait,
                 ),
             )

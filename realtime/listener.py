@@ -330,31 +330,37 @@ class WsprotoTransport:
         await trio.aclose_forcefully(self._stream)
 
 
-async def _handshake(stream: trio.abc.Stream, ws: WSConnection) -> tuple[Request, bytes] | None:
-    """Read the opening request, and what came after it; None if the client left or sent
-    something else.
+async def _handshake(
+    stream: trio.abc.Stream, ws: WSConnection, received: bytes
+) -> tuple[Request, bytes] | None:
+    """Read the opening request (its start already `received`), and what came after it;
+    None if the client left or sent something else.
 
     wsproto is given the request's head only: bytes after it (frames a client should not
     send before the answer, but may) are the frame reader's, not wsproto's.
     """
-    received, fed = b"", 0
+    fed = 0
     with trio.move_on_after(HANDSHAKE_TIMEOUT):
         while len(received) - fed <= MAX_HEAD_BYTES:
-            data = await stream.receive_some(RECEIVE_SIZE)
-            if not data:
-                return None
-            received += data
             for head_end in END_OF_HEAD.finditer(received, fed):
                 ws.receive_data(received[fed : head_end.end()])
                 fed = head_end.end()
                 for event in ws.events():
                     return (event, received[fed:]) if isinstance(event, Request) else None
+            data = await stream.receive_some(RECEIVE_SIZE)
+            if not data:
+                return None
+            received += data
     return None
 
 
-async def _serve_stream(router: Router, max_message_bytes: int, stream: trio.SocketStream) -> None:
+async def serve_stream(
+    router: Router, max_message_bytes: int, stream: trio.SocketStream, received: bytes = b""
+) -> None:
+    """Serve one TCP connection as the listener does: its opening request (of which
+    `received` was already read, by the HTTP port), then its WebSocket; close it after."""
     try:
-        accepted = await _accept(router, max_message_bytes, stream)
+        accepted = await _accept(router, max_message_bytes, stream, received)
         if accepted is not None:
             service, transport, handshake = accepted
             await service.serve(transport, handshake)
@@ -367,7 +373,7 @@ async def _serve_stream(router: Router, max_message_bytes: int, stream: trio.Soc
 
 
 async def _accept(
-    router: Router, max_message_bytes: int, stream: trio.SocketStream
+    router: Router, max_message_bytes: int, stream: trio.SocketStream, received: bytes
 ) -> tuple[Service, WsprotoTransport, Handshake] | None:
     """Read the opening request and accept it or refuse it; None once refused or abandoned.
 
@@ -375,7 +381,7 @@ async def _accept(
     HTTP parser and buffers (a few KiB per connection) do not.
     """
     ws = WSConnection(ConnectionType.SERVER)
-    opened = await _handshake(stream, ws)
+    opened = await _handshake(stream, ws, received)
     if opened is None:
         return None
     request, received = opened
@@ -419,7 +425,7 @@ async def serve_listener(
     without touching the connections already open.
     """
     listeners = await trio.open_tcp_listeners(port, host=host)
-    handler = partial(_serve_stream, router, max_message_bytes)
+    handler = partial(serve_stream, router, max_message_bytes)
     async with trio.open_nursery() as listening:
         await listening.start(
             partial(trio.serve_listeners, handler, listeners, handler_nursery=connections)

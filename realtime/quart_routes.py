@@ -1,10 +1,12 @@
 """The WebSocket routes of the HTTP app: every endpoint of the router, on the HTTP port too.
 
-Hypercorn accepts these sockets, enforces the message size (in characters for
-text; the transport holds text to the same limit in bytes) and sends the
-keepalive pings itself (its `websocket_ping_interval`); a peer that stops
-answering is dropped by its `read_timeout`. Quart cancels the route's task
-when the client disconnects.
+They serve an upgrade that follows another request on a kept connection: a connection
+opened for a WebSocket is handed to the listener's code before Hypercorn reads it
+(`realtime.http_server`). Hypercorn accepts these sockets, enforces the message size (in
+characters for text; the transport holds text to the same limit in bytes) and sends the
+keepalive pings itself (its `websocket_ping_interval`); a peer that stops answering is
+dropped by its `read_timeout`. Quart cancels the route's task when the client
+disconnects.
 """
 
 from __future__ import annotations

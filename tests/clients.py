@@ -155,6 +155,7 @@ class RawWebSocket:
         self.protocol = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
         self._events: deque[wsproto.events.Event] = deque()
         self.reset = False  # the stream ended with a reset (ECONNRESET), not an EOF
+        self.accepted: wsproto.events.AcceptConnection | None = None  # the server's 101
 
     async def send(self, event: wsproto.events.Event) -> None:
         await self.stream.send_all(self.protocol.send(event))
@@ -193,14 +194,25 @@ class RawWebSocket:
 
 
 @asynccontextmanager
-async def raw_websocket(port: int, target: str) -> AsyncIterator[RawWebSocket]:
-    """An accepted WebSocket on `target`, driven by hand."""
+async def raw_websocket(
+    port: int, target: str, *, after_request: bool = False
+) -> AsyncIterator[RawWebSocket]:
+    """An accepted WebSocket on `target`, driven by hand; with `after_request`, opened on a
+    connection that has first been answered a `GET /status` (on the HTTP port, such an
+    upgrade is Hypercorn's to serve, not the listener code's)."""
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     async with stream:
+        if after_request:
+            await stream.send_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"\r\n\r\nOK"):
+                answer += await stream.receive_some(65536)
+            assert answer.startswith(b"HTTP/1.1 200 "), answer
         socket = RawWebSocket(stream)
         await socket.send(wsproto.events.Request(host="127.0.0.1", target=target))
         accepted = await socket.next_event()
         assert isinstance(accepted, wsproto.events.AcceptConnection), accepted
+        socket.accepted = accepted
         yield socket
 
 

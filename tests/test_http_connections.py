@@ -5,19 +5,24 @@ that left the request's body unread, and closed once idle for the keep-alive tim
 from __future__ import annotations
 
 import json
+import socket
+import struct
 from typing import Any, cast
 
 import h11
 import pytest
 import trio
 import trio.testing
+import wsproto.events
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.events import Closed, Event, RawData
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 
+from realtime.echo import PATH as ECHO_PATH
 from server import Running
+from tests.clients import raw_websocket
 from tests.sio_clients import PATH
 
 KEEP_ALIVE_TIMEOUT = 5.0
@@ -168,3 +173,38 @@ async def test_an_answer_is_written_at_once() -> None:
     assert [type(event) for event in sent] == [RawData, Closed]
     answer = cast(RawData, sent[0]).data
     assert answer.startswith(b"HTTP/1.1 400 \r\n") and answer.endswith(b"\r\n\r\n")
+
+
+@pytest.mark.settings(realtime={"debug_echo": True})
+@pytest.mark.parametrize(("after_request", "served_by_hypercorn"), [(False, False), (True, True)])
+async def test_an_upgrade_as_the_first_request_is_served_as_on_the_listener(
+    server: Running, after_request: bool, served_by_hypercorn: bool
+) -> None:
+    """A connection opened for a WebSocket goes to the listener's code; an upgrade after
+    another request on a kept connection, to Hypercorn. Both serve the endpoint; the
+    101 tells them apart (Hypercorn's carries a `date` header, the listener's none)."""
+    with trio.fail_after(10):
+        async with raw_websocket(
+            server.http_port, ECHO_PATH, after_request=after_request
+        ) as socket:
+            assert socket.accepted is not None
+            headers = [name for name, _ in socket.accepted.extra_headers]
+            assert (b"date" in headers) is served_by_hypercorn
+            await socket.send(wsproto.events.TextMessage(data="hello"))
+            echoed = await socket.receive()
+            assert isinstance(echoed, wsproto.events.TextMessage) and echoed.data == "hello"
+
+
+async def test_a_client_reset_in_its_first_head_hurts_no_one(server: Running) -> None:
+    """A connection reset while the HTTP port reads its first request head (to tell an
+    upgrade from a request) ends that connection only."""
+    with trio.fail_after(10):
+        for _ in range(3):
+            stream = await trio.open_tcp_stream("127.0.0.1", server.http_port)
+            await stream.send_all(b"GET /status HTTP/1.1\r\nHo")
+            await trio.sleep(0.05)  # the server is waiting for the rest of the head
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await stream.aclose()  # with SO_LINGER 0: a reset, not an EOF
+        async with await trio.open_tcp_stream("127.0.0.1", server.http_port) as stream:
+            response, body = await Client(stream).exchange("GET", "/status")
+            assert (response.status_code, body) == (200, b"OK")
