@@ -1,6 +1,8 @@
 """HTTP/1.1 connections on the HTTP port: kept between requests, closed after an answer
 that left the request's body unread, and closed once idle for the keep-alive timeout
-(Hypercorn's `keep_alive_timeout`, 5 s). An answer is written at once."""
+(Hypercorn's `keep_alive_timeout`, 5 s). An answer is written at once. A connection
+opened for a WebSocket is served by the listener's code, and one that resets while its
+first head is read hurts no one."""
 
 from __future__ import annotations
 
