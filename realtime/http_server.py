@@ -38,6 +38,8 @@ from wsproto.events import CloseConnection, Ping
 from wsproto.events import Message as WsMessage
 from wsproto.frame_protocol import CloseReason
 
+from realtime.listener import END_OF_HEAD
+
 
 class _WebsocketBuffer(ws_stream.WebsocketBuffer):
     """Hypercorn's buffer for an incoming WebSocket message, made to forget one that ran
@@ -107,7 +109,6 @@ class _KeepAliveDeadline(TrioSingleTask):
 
 WebSocketServer = Callable[[trio.SocketStream, bytes], Awaitable[None]]
 _UPGRADE = re.compile(rb"\r\nupgrade:[ \t]*websocket[ \t]*\r\n", re.IGNORECASE)
-_END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
 
 
 class HttpConfig(HypercornConfig):
@@ -160,7 +161,7 @@ class _TCPServer(hypercorn_tcp.TCPServer):
         if head is None:
             await trio.aclose_forcefully(stream)
             return
-        end = _END_OF_HEAD.search(head)
+        end = END_OF_HEAD.search(head)
         if end is not None and _UPGRADE.search(head, 0, end.end()):
             await self._websockets(stream, head)
         else:
@@ -180,7 +181,7 @@ class _TCPServer(hypercorn_tcp.TCPServer):
                 if not data:
                     return None
                 received += data
-                if _END_OF_HEAD.search(received):
+                if END_OF_HEAD.search(received):
                     return received
             return received
         return None
