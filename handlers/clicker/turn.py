@@ -33,7 +33,8 @@ class Turn:
         self.held = True
 
     async def acquire(self) -> None:
-        """Take the turn, waiting for it if need be. A checkpoint, like trio's locks."""
+        """Take the turn, waiting for it if need be. A cancel point, but a schedule point
+        only when it waits: whoever takes a turn waits for a commit right after."""
         await trio.lowlevel.checkpoint_if_cancelled()
         if self.held:
             if self._waiting is None:
@@ -41,7 +42,6 @@ class Turn:
             await self._waiting.park()  # `release` hands the turn over: `held` stays True
         else:
             self.held = True
-            await trio.lowlevel.cancel_shielded_checkpoint()
 
     def release(self) -> None:
         """Give the turn back: to the first waiter if there is one."""

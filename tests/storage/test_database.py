@@ -111,6 +111,32 @@ async def test_writes_after_shutdown_are_refused_and_queued_ones_commit(tmp_path
     check.close()
 
 
+async def test_writers_wait_for_room_in_a_full_queue_and_all_are_answered(
+    tmp_path: Path,
+) -> None:
+    async with open_database(tmp_path / "db.sqlite", max_batch=1) as db:  # a queue of 4
+        results: list[int] = []
+
+        async def one(value: int) -> None:
+            results.append(await db.write(partial(_insert, value)))
+
+        async with trio.open_nursery() as nursery:
+            for value in range(50):
+                nursery.start_soon(one, value)
+        assert sorted(results) == list(range(50))
+        assert await db.read(_count) == 50
+
+
+async def test_a_write_from_a_cancelled_caller_is_not_queued(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "db.sqlite") as db:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await db.write(partial(_insert, 1))
+        assert scope.cancelled_caught
+        await db.write(partial(_insert, 2))  # committed after anything queued before it
+        assert await db.read(_count) == 1
+
+
 async def test_readers_cannot_write(tmp_path: Path) -> None:
     async with open_database(tmp_path / "db.sqlite") as db:
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
