@@ -52,22 +52,64 @@ async def test_concurrent_writes_share_transactions_and_each_is_answered(
     assert len(batches) < 200 / 4, batches  # grouped, not one transaction each
 
 
-async def test_a_failing_request_is_rolled_back_alone(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "db.sqlite") as db:
+async def _in_one_batch(path: Path, works: list[Any]) -> list[Any]:
+    """Queue `works` in this order, then let the writer take them all as one batch;
+    returns what each write answered (or raised)."""
+    db = Database(path)
+    answers: list[Any] = [None] * len(works)
 
-        def half_then_fail(connection: sqlite3.Connection) -> None:
-            _insert(1000, connection)
-            raise ValueError("refused")
+    async def write(index: int) -> None:
+        try:
+            answers[index] = await db.write(works[index])
+        except Exception as error:
+            answers[index] = error
 
-        async def fail() -> None:
-            with pytest.raises(ValueError, match="refused"):
-                await db.write(half_then_fail)
+    try:
+        async with trio.open_nursery() as writer:
+            async with trio.open_nursery() as writes:
+                for index in range(len(works)):
+                    writes.start_soon(write, index)
+                    await trio.testing.wait_all_tasks_blocked()  # queued before the next
+                writer.start_soon(db.run_writer)
+            db.close_writes()
+        assert _count(db._writer) == sum(isinstance(answer, int) for answer in answers)
+    finally:
+        db.close()
+    return answers
 
-        async with trio.open_nursery() as nursery:
-            for value in range(20):
-                nursery.start_soon(db.write, lambda c, v=value: _insert(v, c))
-            nursery.start_soon(fail)
-        assert await db.read(_count) == 20
+
+def _refuse_unchanged(connection: sqlite3.Connection) -> None:
+    connection.execute("UPDATE users SET email = 'x' WHERE id = -1")  # changes no row
+    raise ValueError("refused")
+
+
+def _refuse_changed(connection: sqlite3.Connection) -> None:
+    _insert(1000, connection)
+    raise ValueError("refused")
+
+
+@pytest.mark.parametrize(
+    ("refuse", "runs"),
+    [
+        (_refuse_unchanged, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+        # It changed a row: the batch runs again, each request in its own savepoint.
+        (_refuse_changed, [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    ],
+)
+async def test_a_failing_request_leaves_nothing_and_the_others_commit_once(
+    tmp_path: Path, refuse: Any, runs: list[int]
+) -> None:
+    ran: list[int] = []
+
+    def counted(value: int, connection: sqlite3.Connection) -> int:
+        ran.append(value)
+        return _insert(value, connection)
+
+    works = [partial(counted, value) for value in range(10)]
+    answers = await _in_one_batch(tmp_path / "db.sqlite", [*works[:5], refuse, *works[5:]])
+    assert ran == runs
+    assert answers[:5] + answers[6:] == list(range(10))  # committed (the count is checked)
+    assert isinstance(answers[5], ValueError)
 
 
 async def test_a_failed_commit_fails_every_request_of_its_transaction(tmp_path: Path) -> None:
