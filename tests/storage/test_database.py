@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,40 @@ async def test_reads_now_see_what_is_committed_and_nothing_else(tmp_path: Path) 
 
         assert await db.write(insert_and_look) == 1  # its own batch is not committed yet
         assert db.read_now(lambda c: c.execute(count).fetchone()[0]) == 2
+
+
+def test_reads_now_of_a_new_database_go_on_while_other_connections_close(
+    tmp_path: Path,
+) -> None:
+    """A connection that closes holds the file's pending lock for an instant, and in that
+    instant a reader's first shared lock in the same process is refused. `read_now` never
+    waits, so its first read must not be that one. 600 new databases each read at once
+    while two threads open and close connections (before the fix about 5 of them failed)."""
+    path = tmp_path / "db.sqlite"
+    Database(path).close()  # created and migrated
+    keeper = Database(path, readers=0)  # the process keeps the file open, as a server does
+    stop = threading.Event()
+
+    def open_and_close() -> None:
+        while not stop.is_set():
+            with closing(sqlite3.connect(path)) as connection:
+                connection.execute("SELECT count(*) FROM users").fetchone()
+
+    threads = [threading.Thread(target=open_and_close) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(600):
+            db = Database(path, readers=0)
+            try:
+                assert db.read_now(_count) == 0
+            finally:
+                db.close()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        keeper.close()
 
 
 async def test_wal_and_synchronous_from_settings(tmp_path: Path) -> None:
