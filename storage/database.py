@@ -130,8 +130,9 @@ class Database:
             self._idle_readers_in.send_nowait(reader)
         # Never waits for a lock: it runs on the loop's thread. A WAL reader takes no lock
         # but the shared lock on the file, which it takes at its first read and then keeps;
-        # that first take fails at once while another connection holds the pending lock
-        # (one does for an instant as it closes). So it is taken here, waiting if need be.
+        # that first take fails at once while another connection of this process holds the
+        # pending lock (one does for an instant as it closes). So it is taken here, waiting
+        # if need be.
         self._reader_now = _connect(path, busy_timeout_ms, read_only=True)
         self._reader_now.execute("PRAGMA schema_version")
         self._reader_now.execute("PRAGMA busy_timeout = 0")
