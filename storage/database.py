@@ -42,7 +42,6 @@ import math
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -87,11 +86,20 @@ class _TransactionLost(Exception):
         self.cause = cause
 
 
-@dataclass(eq=False)
 class _WriteRequest(Generic[T]):
-    work: Work[T]
-    done: trio.Event = field(default_factory=trio.Event)
-    result: outcome.Outcome[T] | None = None
+    """A caller's write: its work, then its outcome, handed to `caller` (parked until
+    then), or to nobody once the caller has been cancelled."""
+
+    __slots__ = ("caller", "result", "work")
+
+    def __init__(self, work: Work[T]) -> None:
+        self.work = work
+        self.result: outcome.Outcome[T] | None = None
+        self.caller: trio.lowlevel.Task | None = trio.lowlevel.current_task()
+
+    def abandon(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        self.caller = None  # cancelled while waiting: the write goes on, unheard
+        return trio.lowlevel.Abort.SUCCEEDED
 
 
 class Database:
@@ -164,9 +172,9 @@ class Database:
                 await self._requests_in.send(request)
         except trio.ClosedResourceError:
             raise StorageError("storage is shut down") from None
-        await request.done.wait()
-        assert request.result is not None
-        return request.result.unwrap()
+        # Parked until the writer hands over the outcome: one wake-up, no Event to make.
+        answer: T = await trio.lowlevel.wait_task_rescheduled(request.abandon)
+        return answer
 
     async def read(self, work: Work[T]) -> T:
         """Run `work(connection)` on a read-only connection, in one snapshot, in a worker thread."""
@@ -203,7 +211,9 @@ class Database:
                 with trio.CancelScope(shield=True):
                     await self._transaction(batch)
                 for request in batch:
-                    request.done.set()
+                    if request.caller is not None:
+                        assert request.result is not None
+                        trio.lowlevel.reschedule(request.caller, request.result)
 
     async def _transaction(self, batch: list[_WriteRequest[Any]]) -> None:
         connection = self._writer

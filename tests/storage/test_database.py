@@ -170,6 +170,37 @@ async def test_writers_wait_for_room_in_a_full_queue_and_all_are_answered(
         assert await db.read(_count) == 50
 
 
+async def test_a_caller_cancelled_after_queueing_its_write_is_not_answered_and_it_commits(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path / "db.sqlite")
+    answers: list[int] = []
+    try:
+        async with trio.open_nursery() as writer:
+            async with trio.open_nursery() as writes:
+                gone = trio.CancelScope()
+
+                async def cancelled() -> None:
+                    with gone:
+                        answers.append(await db.write(partial(_insert, 1)))
+
+                async def answered() -> None:
+                    answers.append(await db.write(partial(_insert, 2)))
+
+                writes.start_soon(cancelled)
+                await trio.testing.wait_all_tasks_blocked()  # queued, waiting for its commit
+                gone.cancel()
+                writes.start_soon(answered)
+                await trio.testing.wait_all_tasks_blocked()
+                writer.start_soon(db.run_writer)
+            db.close_writes()
+        assert gone.cancelled_caught
+        assert answers == [2]
+        assert _count(db._writer) == 2  # the withdrawn caller's write committed all the same
+    finally:
+        db.close()
+
+
 async def test_a_write_from_a_cancelled_caller_is_not_queued(tmp_path: Path) -> None:
     async with open_database(tmp_path / "db.sqlite") as db:
         with trio.CancelScope() as scope:
