@@ -240,7 +240,8 @@ def test_reads_now_of_a_new_database_go_on_while_other_connections_close(
     """A connection that closes holds the file's pending lock for an instant, and in that
     instant a reader's first shared lock in the same process is refused. `read_now` never
     waits, so its first read must not be that one. 600 new databases each read at once
-    while two threads open and close connections (before the fix about 5 of them failed)."""
+    while two threads open and close connections (with the lock taken at the first read
+    instead of at open, about 5 of them failed here)."""
     path = tmp_path / "db.sqlite"
     Database(path).close()  # created and migrated
     keeper = Database(path, readers=0)  # the process keeps the file open, as a server does
