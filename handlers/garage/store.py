@@ -177,13 +177,17 @@ def _give_car(connection: sqlite3.Connection, user_id: int, car_id: int) -> tupl
 
 
 def _cars(where: str = "") -> str:
-    """The player's cars (narrowed by `where`, an `AND ...`): a JSON object a row, `item`."""
+    """The player's cars (narrowed by `where`, an `AND ...`): a JSON object a row, `item`.
+
+    Here and in `_skins`, ordered by the player's own key, equal to the catalogue id:
+    its rows come in that order, where ordering by the catalogue's column cost a sort
+    (a profile's statement 75-82 against 71-79 µs in process)."""
     return (
         "SELECT json_object('id', c.id, 'class', c.class, 'name', c.name, 'skin_id', u.skin_id,"
         " 'disk_id', u.disk_id, 'engine', u.engine, 'suspension', u.suspension, 'grip', u.grip,"
         " 'downforce', u.downforce) AS item"
         " FROM garage_user_cars AS u JOIN garage_cars AS c ON c.id = u.car_id"
-        f" WHERE u.user_id = :user{where} ORDER BY c.id"
+        f" WHERE u.user_id = :user{where} ORDER BY u.car_id"
     )
 
 
@@ -193,7 +197,7 @@ def _skins(where: str = "") -> str:
         "SELECT json_object('skin_id', s.id, 'car_id', s.car_id, 'type', s.type, 'name', s.name,"
         " 'rarity', s.rarity, 'is_new', json(iif(u.is_new, 'true', 'false'))) AS item"
         " FROM garage_user_skins AS u JOIN garage_skins AS s ON s.id = u.skin_id"
-        f" WHERE u.user_id = :user{where} ORDER BY s.id"
+        f" WHERE u.user_id = :user{where} ORDER BY u.skin_id"
     )
 
 
