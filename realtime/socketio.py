@@ -72,6 +72,27 @@ def parse(text: str) -> Packet:
     return Packet(kind, attachments, namespace, ack, rest[digits:])
 
 
+class _LastPacket:
+    """The packet of the text parsed last: the transport parses each message to route it,
+    and the codec then parses the same text (the same object) to decode it. `parse`
+    depends on the text alone, so the second parse is the first one's answer."""
+
+    __slots__ = ("packet", "text")
+
+    def __init__(self) -> None:
+        self.text: object = object()  # no text at all to begin with
+        self.packet = Packet("", 0, "/", None, "")
+
+    def of(self, text: str) -> Packet:
+        if self.text is not text:
+            self.packet = parse(text)
+            self.text = text
+        return self.packet
+
+
+_last_packet = _LastPacket()
+
+
 class SocketIOTransport:
     """An Engine.IO session seen as a stream of Socket.IO event and ack packets."""
 
@@ -98,7 +119,7 @@ class SocketIOTransport:
                     self._skip_binary -= 1
                 continue
             try:
-                packet = parse(message)
+                packet = _last_packet.of(message)
             except ValueError:
                 return message  # the codec answers it as malformed
             if packet.type == CONNECT:
@@ -172,7 +193,7 @@ class SocketIOCodec:
         if isinstance(message, bytes):
             raise BadFrame("Binary packets are not supported")
         try:
-            packet = parse(message)
+            packet = _last_packet.of(message)
             if packet.type not in (EVENT, BINARY_EVENT):
                 return Inbound("", Request(None, None), msgspec.Raw(b"null"))  # acks: ignored
             args = _args.decode(packet.payload)
