@@ -48,6 +48,7 @@ from wsproto.utilities import RemoteProtocolError
 
 from realtime.endpoint import Refusal
 from realtime.frames import ClientFrames, Read, data_frame, ping_frame
+from realtime.last import LastAnswer
 from realtime.router import Router, Service
 from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Message, Messages
 
@@ -60,31 +61,7 @@ END_OF_HEAD = re.compile(rb"\n\r?\n")
 MAX_HEAD_BYTES = 16384  # h11's own limit on an incomplete head
 
 
-class _LastFrame:
-    """The last message framed, and its frame: a broadcast hands the same message to
-    every member's transport in turn, and it is framed once.
-
-    An object's attributes, not a class attribute of the transport: assigning to a
-    class attribute invalidates CPython's attribute caches for that class, and with a
-    new message framed for nearly every send, every attribute the transport read
-    went through the slow lookup (`send_nowait` three times dearer in process).
-    """
-
-    __slots__ = ("frame", "message")
-
-    def __init__(self) -> None:
-        # No message at all to begin with: any message, even an empty one, may be the first.
-        self.message: object = object()
-        self.frame = b""
-
-    def of(self, message: Message) -> bytes:
-        if self.message is not message:
-            self.frame = data_frame(message)
-            self.message = message
-        return self.frame
-
-
-_last_frame = _LastFrame()
+_last_frame = LastAnswer(data_frame)  # a broadcast frames its message once
 
 
 class WsprotoTransport:

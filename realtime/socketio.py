@@ -31,6 +31,7 @@ from realtime.commands import Commands
 from realtime.endpoint import Endpoint, ErrorTexts, Limits
 from realtime.engineio import EngineOptions, EngineServer, EngineSession
 from realtime.hub import Hub
+from realtime.last import LastAnswer
 from realtime.transport import ConnectionClosed, Message, Messages
 from storage import Database
 
@@ -72,25 +73,8 @@ def parse(text: str) -> Packet:
     return Packet(kind, attachments, namespace, ack, rest[digits:])
 
 
-class _LastPacket:
-    """The packet of the text parsed last: the transport parses each message to route it,
-    and the codec then parses the same text (the same object) to decode it. `parse`
-    depends on the text alone, so the second parse is the first one's answer."""
-
-    __slots__ = ("packet", "text")
-
-    def __init__(self) -> None:
-        self.text: object = object()  # no text at all to begin with
-        self.packet = Packet("", 0, "/", None, "")
-
-    def of(self, text: str) -> Packet:
-        if self.text is not text:
-            self.packet = parse(text)
-            self.text = text
-        return self.packet
-
-
-_last_packet = _LastPacket()
+# The transport parses each message to route it, and the codec the same text to decode it.
+_last_packet = LastAnswer(parse)
 
 
 class SocketIOTransport:

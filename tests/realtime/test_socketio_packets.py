@@ -9,6 +9,7 @@ import pytest
 
 from realtime import socketio
 from realtime.engineio import EngineSession
+from realtime.last import LastAnswer
 from realtime.socketio import Request, SocketIOCodec, SocketIOTransport
 
 
@@ -39,7 +40,7 @@ async def test_an_event_is_parsed_once_by_the_transport_and_the_codec(
         parsed.append(text)
         return parse(text)
 
-    monkeypatch.setattr(socketio, "parse", counted)
+    monkeypatch.setattr(socketio, "_last_packet", LastAnswer(counted))
     # Built at run time: a new string object, as a message read off a socket is.
     event = "".join(["221", '["profile",{"token":"t"}]'])  # an event, ack id 21
     engine = _Engine("0", event)
