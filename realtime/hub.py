@@ -41,6 +41,9 @@ class Hub:
     def __iter__(self) -> Iterator[Connection]:
         return iter(list(self._connections))
 
+    def __contains__(self, connection: object) -> bool:
+        return connection in self._connections
+
     def attach(self, connection: Connection) -> None:
         self._connections.add(connection)
         self._rooms_of[connection] = set()

@@ -12,13 +12,13 @@ from trio_websocket import open_websocket_url
 from realtime.connection import Connection
 from realtime.envelope import EnvelopeCodec
 from realtime.hub import Hub
-from realtime.keepalive import run_keepalive
+from realtime.keepalive import PINGS_PER_TURN, TURN_PAUSE, run_keepalive
 from realtime.ratelimit import TokenBucket
 from realtime.transport import Handshake
 from server import Running
 from tests.clients import raw_websocket
 from tests.orders_clients import customer
-from tests.realtime.test_connection import FakeTransport, _idle
+from tests.realtime.test_connection import FakeTransport, _connection, _idle
 
 INTERVAL = 30.0  # the default ping_interval
 
@@ -103,3 +103,35 @@ async def test_a_client_stuck_in_a_quiet_room_is_dropped_by_keepalive(
             await trio.sleep_forever()  # until serve() returns
     assert (connection.close_code, connection.close_reason) == (1001, "keepalive timeout")
     assert transport.aborted
+
+
+class _UnansweredTransport(FakeTransport):
+    """An idle socket whose last ping got no pong."""
+
+    pings = True
+    awaiting_pong = True
+
+
+async def test_a_sweep_pauses_between_turns_of_pings(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    hub = Hub(max_connections_per_user=4)
+    connections = [
+        _connection(_UnansweredTransport(reading=True)) for _ in range(3 * PINGS_PER_TURN)
+    ]
+    for connection in connections:
+        hub.attach(connection)
+    dropped_seen: list[int] = []  # connections dropped so far, each time this task ran
+    left: Connection | None = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_keepalive, hub, INTERVAL)
+        await trio.sleep(INTERVAL)  # the sweep is due now too
+        while not dropped_seen or dropped_seen[-1] < len(connections) - 1:
+            dropped_seen.append(sum(connection.closing for connection in connections))
+            if left is None and 0 < dropped_seen[-1] < len(connections):
+                left = next(connection for connection in connections if not connection.closing)
+                hub.detach(left)
+            await trio.sleep(TURN_PAUSE / 2)
+        nursery.cancel_scope.cancel()
+    assert any(0 < dropped < len(connections) - 1 for dropped in dropped_seen)
+    assert left is not None and not left.closing  # gone before the sweep reached it
