@@ -39,6 +39,9 @@ logger = logging.getLogger("hearth.clicker")
 
 SCOPE = "clicker"
 PRUNE_CHUNK = 1000  # request-log rows deleted per transaction
+# A push is a system call: a tick of 5,000 players pushing in one go held every other
+# task for about 100 ms each second on a busy host; in turns of 256, for under 30 ms.
+PUSHES_PER_TURN = 256
 _encode = msgspec.json.Encoder().encode
 
 
@@ -249,10 +252,13 @@ class Game:
             for player, _, new in changes:
                 if player.user_id in stale:
                     await self._reload_stale(player)
-                    continue
-                player.progress = new
-                snapshot = rules.passive_snapshot(new)
-                self.hub.push(player.room, "passive", snapshot)
+                else:
+                    player.progress = new
+            for pushed, (player, _, new) in enumerate(changes, 1):
+                if pushed % PUSHES_PER_TURN == 0:
+                    await trio.lowlevel.checkpoint()  # pushes are writes: let others run
+                if player.user_id not in stale:
+                    self.hub.push(player.room, "passive", rules.passive_snapshot(new))
         finally:
             for player in held:
                 player.lock.release()

@@ -1,0 +1,74 @@
+"""A passive tick pushes in turns: other tasks run between them, and every player is told."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import trio
+from msgspec.structs import replace
+
+from handlers.accounts import TokenCodec
+from handlers.clicker.game import PUSHES_PER_TURN, Game
+from handlers.clicker.players import Players
+from handlers.clicker.rules import Catalogue, Progress, derive
+from realtime.hub import Hub
+from scripts.seed import clicker_catalogue
+from storage import open_database
+
+PLAYERS = 2 * PUSHES_PER_TURN + 1
+
+
+class _CountingHub:
+    """The hub reduced to what a tick uses: its pushes, counted by room."""
+
+    def __init__(self) -> None:
+        self.pushed: list[str] = []
+
+    def push(self, rooms: str, event: str, data: Any) -> int:
+        self.pushed.append(rooms)
+        return 1
+
+
+async def test_a_tick_lets_other_tasks_run_between_turns_of_pushes(tmp_path: Path) -> None:
+    upgrades, levels = clicker_catalogue()
+    catalogue = Catalogue.build(upgrades, levels)
+    cooker = next(upgrade.id for upgrade in upgrades if upgrade.boost_type == "dPs")
+    owned = {cooker: 1}  # cooks a dish a second: every tick changes the player
+    passive = replace(Progress.new(catalogue), owned=owned, stats=derive(owned, catalogue))
+    players = Players(idle_eviction=60)
+    hub = _CountingHub()
+    async with open_database(tmp_path / "tick.db") as db:
+        users = [(user_id, f"player{user_id}@example.com") for user_id in range(1, PLAYERS + 1)]
+
+        def seed(connection: Any) -> None:
+            connection.executemany(
+                "INSERT INTO users (id, email, created_at) VALUES (?, ?, 0)", users
+            )
+            connection.executemany(
+                "INSERT INTO clicker_players (user_id) VALUES (?)",
+                [(user_id,) for user_id, _ in users],
+            )
+
+        await db.write(seed)
+        for user_id, _ in users:
+            player = players.get(user_id)
+            player.progress = passive
+            players.connect(player)
+        game = Game(
+            db=db,
+            hub=cast(Hub, hub),
+            tokens=cast(TokenCodec, None),
+            catalogue=catalogue,
+            players=players,
+            idempotency_window=600,
+        )
+        pushed_seen: list[int] = []  # pushes so far, each time this task ran
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(game.tick)
+            while len(hub.pushed) < PLAYERS:
+                pushed_seen.append(len(hub.pushed))
+                await trio.lowlevel.checkpoint()
+    assert any(0 < pushed < PLAYERS for pushed in pushed_seen)
+    assert sorted(hub.pushed) == sorted(f"clicker:user:{user_id}" for user_id, _ in users)
+    assert all(players.get(user_id).progress != passive for user_id, _ in users)
