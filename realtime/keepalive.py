@@ -31,8 +31,8 @@ TURN_PAUSE = 0.002  # seconds; 10,000 connections take at least 0.3 s to sweep
 
 async def run_keepalive(hub: Hub, interval: float) -> None:
     async def sweep() -> None:
-        for served, connection in enumerate(hub, 1):
-            if served % PINGS_PER_TURN == 0:
+        for served, connection in enumerate(hub):
+            if served and served % PINGS_PER_TURN == 0:
                 await trio.sleep(TURN_PAUSE)
             # Gone while the sweep let others run: not dropped for want of a pong.
             if connection not in hub or not connection.transport.pings or connection.closing:

@@ -254,8 +254,8 @@ class Game:
                     await self._reload_stale(player)
                 else:
                     player.progress = new
-            for pushed, (player, _, new) in enumerate(changes, 1):
-                if pushed % PUSHES_PER_TURN == 0:
+            for pushed, (player, _, new) in enumerate(changes):
+                if pushed and pushed % PUSHES_PER_TURN == 0:
                     await trio.lowlevel.checkpoint()  # pushes are writes: let others run
                 if player.user_id not in stale:
                     self.hub.push(player.room, "passive", rules.passive_snapshot(new))
