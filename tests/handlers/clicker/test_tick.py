@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,7 +42,7 @@ async def test_a_tick_lets_other_tasks_run_between_turns_of_pushes(tmp_path: Pat
     async with open_database(tmp_path / "tick.db") as db:
         users = [(user_id, f"player{user_id}@example.com") for user_id in range(1, PLAYERS + 1)]
 
-        def seed(connection: Any) -> None:
+        def seed(connection: sqlite3.Connection) -> None:
             connection.executemany(
                 "INSERT INTO users (id, email, created_at) VALUES (?, ?, 0)", users
             )
@@ -64,9 +65,15 @@ async def test_a_tick_lets_other_tasks_run_between_turns_of_pushes(tmp_path: Pat
             idempotency_window=600,
         )
         pushed_seen: list[int] = []  # pushes so far, each time this task ran
+        ticked = trio.Event()
+
+        async def tick() -> None:
+            await game.tick()
+            ticked.set()
+
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(game.tick)
-            while len(hub.pushed) < PLAYERS:
+            nursery.start_soon(tick)
+            while not ticked.is_set():
                 pushed_seen.append(len(hub.pushed))
                 await trio.lowlevel.checkpoint()
     assert any(0 < pushed < PLAYERS for pushed in pushed_seen)
