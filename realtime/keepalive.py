@@ -23,7 +23,7 @@ from realtime.transport import GOING_AWAY
 logger = logging.getLogger("hearth.realtime")
 
 # A ping is a system call, and each pong wakes its connection's task: pinging 10,000
-# connections in one go held the loop for 150-330 ms, and their pongs, read together,
+# connections in one go held the loop for 150-350 ms, and their pongs, read together,
 # held it again. A turn's pongs are read in its pause, before the next turn.
 PINGS_PER_TURN = 64
 TURN_PAUSE = 0.002  # seconds; 10,000 connections take at least 0.3 s to sweep

@@ -40,7 +40,7 @@ logger = logging.getLogger("hearth.clicker")
 SCOPE = "clicker"
 PRUNE_CHUNK = 1000  # request-log rows deleted per transaction
 # A push is a system call: a tick of 5,000 players pushing in one go held every other
-# task for about 100 ms each second on a busy host; in turns of 256, for under 30 ms.
+# task for about 100 ms each second on a busy host; in turns of 256, for about 30 ms.
 PUSHES_PER_TURN = 256
 _encode = msgspec.json.Encoder().encode
 
