@@ -38,7 +38,7 @@ from wsproto.events import CloseConnection, Ping
 from wsproto.events import Message as WsMessage
 from wsproto.frame_protocol import CloseReason
 
-from realtime.listener import END_OF_HEAD
+from realtime.listener import END_OF_HEAD, close_now
 
 
 class _WebsocketBuffer(ws_stream.WebsocketBuffer):
@@ -159,7 +159,7 @@ class _TCPServer(hypercorn_tcp.TCPServer):
         stream = cast(trio.SocketStream, self.stream)  # no TLS on the HTTP port
         head = await self._first_head(stream)
         if head is None:
-            await trio.aclose_forcefully(stream)
+            await close_now(stream)
             return
         end = END_OF_HEAD.search(head)
         if end is not None and _UPGRADE.search(head, 0, end.end()):

