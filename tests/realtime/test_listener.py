@@ -1,7 +1,8 @@
 """The wsproto listener on real sockets: frames written straight to an idle socket, the rest
 of one the socket took only part of sent by the pump, nothing after a send cut short; the
 opening request's head found across writes and bounded at 16 KiB, frames sent along with
-it read as the first ones, and no header kept once a connection is admitted."""
+it read as the first ones, no header kept once a connection is admitted, and a socket
+closed at once even by a cancelled caller."""
 
 from __future__ import annotations
 
