@@ -249,16 +249,17 @@ class Game:
             except StorageError as error:
                 logger.warning("passive tick not committed: %s", error)
                 return
+            ticked: list[tuple[Player, Progress]] = []
             for player, _, new in changes:
                 if player.user_id in stale:
                     await self._reload_stale(player)
                 else:
                     player.progress = new
-            for pushed, (player, _, new) in enumerate(changes):
+                    ticked.append((player, new))
+            for pushed, (player, new) in enumerate(ticked):
                 if pushed and pushed % PUSHES_PER_TURN == 0:
                     await trio.lowlevel.checkpoint()  # pushes are writes: let others run
-                if player.user_id not in stale:
-                    self.hub.push(player.room, "passive", rules.passive_snapshot(new))
+                self.hub.push(player.room, "passive", rules.passive_snapshot(new))
         finally:
             for player in held:
                 player.lock.release()
