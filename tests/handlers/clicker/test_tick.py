@@ -10,6 +10,7 @@ import trio
 from msgspec.structs import replace
 
 from handlers.accounts import TokenCodec
+from handlers.clicker import rules
 from handlers.clicker.game import PUSHES_PER_TURN, Game
 from handlers.clicker.players import Players
 from handlers.clicker.rules import Catalogue, Progress, derive
@@ -20,14 +21,14 @@ from storage import open_database
 PLAYERS = 2 * PUSHES_PER_TURN + 1
 
 
-class _CountingHub:
-    """The hub reduced to what a tick uses: its pushes, counted by room."""
+class _RecordingHub:
+    """The hub reduced to what a tick uses: its pushes, kept in order."""
 
     def __init__(self) -> None:
-        self.pushed: list[str] = []
+        self.pushed: list[tuple[str, str, Any]] = []
 
     def push(self, rooms: str, event: str, data: Any) -> int:
-        self.pushed.append(rooms)
+        self.pushed.append((rooms, event, data))
         return 1
 
 
@@ -38,7 +39,7 @@ async def test_a_tick_lets_other_tasks_run_between_turns_of_pushes(tmp_path: Pat
     owned = {cooker: 1}  # cooks a dish a second: every tick changes the player
     passive = replace(Progress.new(catalogue), owned=owned, stats=derive(owned, catalogue))
     players = Players(idle_eviction=60)
-    hub = _CountingHub()
+    hub = _RecordingHub()
     async with open_database(tmp_path / "tick.db") as db:
         users = [(user_id, f"player{user_id}@example.com") for user_id in range(1, PLAYERS + 1)]
 
@@ -77,5 +78,11 @@ async def test_a_tick_lets_other_tasks_run_between_turns_of_pushes(tmp_path: Pat
                 pushed_seen.append(len(hub.pushed))
                 await trio.lowlevel.checkpoint()
     assert any(0 < pushed < PLAYERS for pushed in pushed_seen)
-    assert sorted(hub.pushed) == sorted(f"clicker:user:{user_id}" for user_id, _ in users)
-    assert all(players.get(user_id).progress != passive for user_id, _ in users)
+    after_tick = rules.tick(passive)
+    assert after_tick.dishes > passive.dishes  # the tick changed something to push
+    assert all(players.get(user_id).progress == after_tick for user_id, _ in users)
+    snapshot = rules.passive_snapshot(after_tick)
+    assert sorted(hub.pushed, key=lambda push: push[0]) == sorted(
+        ((f"clicker:user:{user_id}", "passive", snapshot) for user_id, _ in users),
+        key=lambda push: push[0],
+    )
