@@ -20,6 +20,15 @@ T = TypeVar("T")
 RequestId = Any
 # What a codec makes of one answer: a frame, several, or none at all.
 Outgoing = Messages | None
+
+
+def frames_of(outgoing: Outgoing) -> tuple[Message, ...]:
+    """The frames of an answer, as a tuple: none for None, one for a lone frame."""
+    if outgoing is None:
+        return ()
+    return outgoing if isinstance(outgoing, tuple) else (outgoing,)
+
+
 # What decoding a client's JSON may raise: not JSON, not the schema, or nested deeper
 # than the interpreter's recursion limit (msgspec raises RecursionError for that one).
 UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)

@@ -1,12 +1,14 @@
 """One client connection: its transport, its bounded outbox and its lifetime.
 
 Frames for the client go through `push`, which never waits. With nothing
-queued before it, a frame goes straight to the transport if the socket takes
-it without waiting; otherwise it joins the connection's outbox and a pump
-task, started for as long as the outbox has frames, sends it (an idle
-connection costs no task for that). When the outbox is full the client is
-not keeping up, and it is dropped (close 1008) rather than slowing down
-whoever published.
+queued before it, a connection's first frame in a batch of the scheduler goes
+straight to the transport if the socket takes it without waiting; otherwise
+it joins the connection's outbox and a pump task, started for as long as the
+outbox has frames, sends it (an idle connection costs no task for that). So a
+burst of pushes to one connection in one batch costs a write for the first and
+one for each `PUMP_BATCH` after it (see realtime/batches.py). Frames held back
+so never fill the outbox: when it is full the client is not keeping up, and
+it is dropped (close 1008) rather than slowing down whoever published.
 
 Invariants: frames reach the client in the order they were pushed; after
 `close` the frames already queued are still sent (within `drain_timeout`)
@@ -20,10 +22,12 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 import trio
 
+from realtime.batches import current_batches
+from realtime.codec import Codec, Outgoing, frames_of
 from realtime.ratelimit import TokenBucket
 from realtime.transport import (
     NORMAL_CLOSURE,
@@ -34,15 +38,12 @@ from realtime.transport import (
     Transport,
 )
 
-if TYPE_CHECKING:
-    from realtime.codec import Codec, Outgoing
-
 logger = logging.getLogger("hearth.realtime")
 _ids = itertools.count(1)
 
 # Seconds an aborted connection's close frame may take before the socket is dropped.
 ABORT_GRACE = 0.5
-# The most queued frames the pump sends in one go.
+# The most queued frames the pump sends in one go, and the most a push holds back.
 PUMP_BATCH = 64
 
 
@@ -50,6 +51,9 @@ class Connection:
     # Slots: an instance dict would be a few hundred bytes more per idle connection.
     __slots__ = (
         "_aborted",
+        "_batches",
+        "_defer_limit",
+        "_deferred",
         "_drain_timeout",
         "_expiry",
         "_nursery",
@@ -59,6 +63,7 @@ class Connection:
         "_pumping",
         "_session_scope",
         "_unsent",
+        "_written_in",
         "app_state",
         "close_code",
         "close_reason",
@@ -104,6 +109,12 @@ class Connection:
         self._expiry: tuple[float, str] | None = None  # (Trio deadline, close reason)
         self._nursery: trio.Nursery | None = None
         self._aborted = False
+        self._batches = current_batches()
+        self._written_in = -1  # the batch of the last frame written straight to the socket
+        # Frames queued only because this batch had a write already (the pump has not
+        # taken them), and how many may wait so before they are written with the next.
+        self._deferred = False
+        self._defer_limit = min(PUMP_BATCH, outbox_size - 1)
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.handshake.path} user={self.user_id}>"
@@ -114,17 +125,37 @@ class Connection:
 
     def push(self, frame: Outgoing) -> None:
         """Send `frame` (or frames, in one write) to the client without waiting: straight
-        to the socket when nothing is queued and it takes them, else through the outbox;
-        drop a client whose outbox is full."""
+        to the socket when nothing is queued and it takes them, at most once a batch;
+        else through the outbox; drop a client whose outbox is full."""
         if frame is None:
             return
-        # (`closing` and `_send_backlog` written out: a passive tick comes here 5,000 times.)
-        if not self._unsent and self.close_code is None and self.transport.send_nowait(frame):
-            if self.transport.backlogged:  # the pump sends what the socket did not take
-                self._queue(None)
-            return
-        for one in frame if isinstance(frame, tuple) else (frame,):
+        # (`closing` written out: a passive tick comes here 5,000 times.)
+        if self.close_code is None:
+            if not self._unsent:
+                if self._written_in != self._batches.number:
+                    if self.transport.send_nowait(frame):
+                        self._wrote()
+                        return
+                else:
+                    self._deferred = True  # written to this batch: the rest go together
+            elif self._deferred and len(self._outbox) >= self._defer_limit:
+                # A long burst: what was held back goes now, with this frame, so frames
+                # held by choice never fill a healthy client's outbox.
+                frames = (*self._outbox, *frames_of(frame))
+                # (Held-back frames only: a backlog's None never joins them.)
+                if self.transport.send_nowait(cast("tuple[Message, ...]", frames)):
+                    self._outbox.clear()
+                    self._unsent = 0
+                    self._deferred = False
+                    self._wrote()
+                    return
+        for one in frames_of(frame):
             self._queue(one)
+
+    def _wrote(self) -> None:
+        self._written_in = self._batches.number
+        if self.transport.backlogged:  # the pump sends what the socket did not take
+            self._queue(None)
 
     def ping(self) -> None:
         """Ping the client without waiting (keepalive); `transport.awaiting_pong` until it
@@ -220,6 +251,7 @@ class Connection:
                 # one send, and the outbox drains as fast as it fills.
                 batch = self._outbox[:PUMP_BATCH]
                 del self._outbox[:PUMP_BATCH]
+                self._deferred = False
                 if not batch:
                     return
                 await self.transport.send(*(frame for frame in batch if frame is not None))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
 
-from realtime.codec import BadFrame, Codec, Outgoing, RequestId
+from realtime.codec import BadFrame, Codec, RequestId, frames_of
 from realtime.commands import Command, CommandError, Commands, Context, Direct, Emitted
 from realtime.connection import Connection
 from realtime.hub import Hub
@@ -202,16 +202,10 @@ class Endpoint(Generic[S]):
         if isinstance(result, Emitted):
             reply = self.codec.encode_reply(action, request_id, result.data)
             pushed = self.codec.encode_push(result.event, result.data)
-            connection.push((pushed, *_frames(reply)))
+            connection.push((pushed, *frames_of(reply)))
             return
         room = self.reply_room(context) if self.reply_room is not None else None
         if room is None:
             connection.push(self.codec.encode_reply(action, request_id, result))
         else:
             self.hub.publish(room, lambda codec: codec.encode_reply(action, request_id, result))
-
-
-def _frames(outgoing: Outgoing) -> tuple[Message, ...]:
-    if outgoing is None:
-        return ()
-    return outgoing if isinstance(outgoing, tuple) else (outgoing,)

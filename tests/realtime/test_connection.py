@@ -145,18 +145,38 @@ async def test_a_frame_goes_straight_to_an_idle_socket_only_with_nothing_queued(
     assert transport.direct == ["third"]
 
 
-async def test_frames_pushed_together_go_to_an_idle_socket_in_one_write() -> None:
+async def test_a_connection_writes_straight_to_an_idle_socket_once_a_batch() -> None:
     transport = FakeTransport(reading=True)
     transport.idle = True
     connection = _connection(transport, outbox=8)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(connection.run, _idle)
         await trio.testing.wait_all_tasks_blocked()
-        connection.push(("event", "its ack"))
-        connection.push("alone")
+        connection.push(("event", "its ack"))  # frames pushed together: one write
+        connection.push("second")  # the same batch: queued, and with the next ...
+        connection.push("third")  # ... sent by the pump in one write
+        await trio.testing.wait_all_tasks_blocked()
+        connection.push("later")  # a later batch: straight to the socket again
         connection.close()
-    assert transport.direct == ["event", "its ack", "alone"]
-    assert transport.writes == [2, 1]
+    assert transport.sent == ["event", "its ack", "second", "third", "later"]
+    assert transport.direct == ["event", "its ack", "later"]
+    assert transport.writes == [2, 2, 1]
+
+
+async def test_a_burst_in_one_batch_goes_out_a_few_frames_a_write_and_drops_nobody() -> None:
+    transport = FakeTransport(reading=True)
+    transport.idle = True
+    connection = _connection(transport, outbox=4)  # three may be held back
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connection.run, _idle)
+        await trio.testing.wait_all_tasks_blocked()
+        for n in range(20):  # more than the outbox holds, all in one batch
+            connection.push(f"frame {n}")
+        await trio.testing.wait_all_tasks_blocked()
+        assert connection.close_code is None
+        connection.close()
+    assert transport.sent == [f"frame {n}" for n in range(20)]
+    assert transport.writes == [1, 4, 4, 4, 4, 3]  # the last three by the pump
 
 
 async def test_close_sends_what_is_queued_first() -> None:
