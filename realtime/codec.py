@@ -20,6 +20,9 @@ T = TypeVar("T")
 RequestId = Any
 # What a codec makes of one answer: a frame, several, or none at all.
 Outgoing = Messages | None
+# What decoding a client's JSON may raise: not JSON, not the schema, or nested deeper
+# than the interpreter's recursion limit (msgspec raises RecursionError for that one).
+UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
 def frames_of(outgoing: Outgoing) -> tuple[Message, ...]:
@@ -27,11 +30,6 @@ def frames_of(outgoing: Outgoing) -> tuple[Message, ...]:
     if outgoing is None:
         return ()
     return outgoing if isinstance(outgoing, tuple) else (outgoing,)
-
-
-# What decoding a client's JSON may raise: not JSON, not the schema, or nested deeper
-# than the interpreter's recursion limit (msgspec raises RecursionError for that one).
-UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
 class Inbound(NamedTuple):

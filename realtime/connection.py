@@ -153,6 +153,7 @@ class Connection:
             self._queue(one)
 
     def _wrote(self) -> None:
+        """Note a write straight to the socket: the batch has had its write."""
         self._written_in = self._batches.number
         if self.transport.backlogged:  # the pump sends what the socket did not take
             self._queue(None)
