@@ -21,13 +21,15 @@ time; a refused handshake closes its TCP stream at once.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
 import re
 import struct
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Literal
+from typing import Literal, NoReturn
 
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -54,6 +56,9 @@ from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Mes
 
 logger = logging.getLogger("hearth.realtime")
 
+# accept() failures that pass once connections close or memory frees (trio's own list).
+ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+ACCEPT_RETRY = 0.1  # seconds to wait before accepting again after such a failure
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to send its opening request
 RECEIVE_SIZE = 65536
 # A request's head ends at its first empty line; h11 takes a bare LF as a line's end too.
@@ -415,8 +420,34 @@ async def serve_listener(
     listeners = await trio.open_tcp_listeners(port, host=host)
     handler = partial(serve_stream, router, max_message_bytes)
     async with trio.open_nursery() as listening:
-        await listening.start(
-            partial(trio.serve_listeners, handler, listeners, handler_nursery=connections)
-        )
+        for listener in listeners:
+            listening.start_soon(_accept_forever, listener, handler, connections)
         task_status.started(listeners[0].socket.getsockname()[1])
-        await trio.sleep_forever()
+
+
+async def _accept_forever(
+    listener: trio.abc.Listener[trio.SocketStream],
+    handler: Callable[[trio.SocketStream], Awaitable[None]],
+    connections: trio.Nursery,
+) -> NoReturn:
+    """Run `handler` in `connections` for each stream `listener` accepts.
+
+    `trio.serve_listeners` does this too, but runs every handler under a coroutine of
+    its own (kept for the connection's life) that closes the stream again with
+    `trio.aclose_forcefully`, whose cancelled scope raised and caught a Cancelled for
+    every connection that ended. `serve_stream` closes its own stream. Like Trio, an
+    accept that fails for want of descriptors or memory is retried after a pause.
+    """
+    async with listener:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as error:
+                if error.errno not in ACCEPT_CAPACITY_ERRNOS:
+                    raise
+                logger.error(
+                    "accept failed (%s); retrying in %g s", os.strerror(error.errno), ACCEPT_RETRY
+                )
+                await trio.sleep(ACCEPT_RETRY)
+            else:
+                connections.start_soon(handler, stream)

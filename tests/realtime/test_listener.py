@@ -1,12 +1,16 @@
 """The wsproto listener on real sockets: frames written straight to an idle socket, the rest
 of one the socket took only part of sent by the pump, nothing after a send cut short; the
 opening request's head found across writes and bounded at 16 KiB, frames sent along with
-it read as the first ones, no header kept once a connection is admitted, and a socket
-closed at once even by a cancelled caller."""
+it read as the first ones, no header kept once a connection is admitted, a socket
+closed at once even by a cancelled caller, and an accept loop that retries when out of
+descriptors, stops on other errors, and leaves each stream to its handler."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
+import os
 import socket
 from functools import partial
 
@@ -21,7 +25,13 @@ from realtime.connection import Connection
 from realtime.echo import PATH as ECHO_PATH
 from realtime.endpoint import Admission
 from realtime.envelope import EnvelopeCodec
-from realtime.listener import WsprotoTransport, close_now, serve_listener
+from realtime.listener import (
+    ACCEPT_RETRY,
+    WsprotoTransport,
+    _accept_forever,
+    close_now,
+    serve_listener,
+)
 from realtime.ratelimit import TokenBucket
 from realtime.router import OriginPolicy, Router
 from realtime.transport import Handshake, Transport
@@ -270,3 +280,79 @@ async def test_close_now_closes_at_once_and_never_raises_even_when_cancelled() -
     assert closed_inside and not scope.cancelled_caught
     assert theirs.recv(1) == b""
     theirs.close()
+
+
+class FlakyListener(trio.abc.Listener[trio.SocketStream]):
+    """Fails its first accepts with `errnos`, then hands out `streams`, then waits."""
+
+    def __init__(self, errnos: list[int], streams: list[trio.SocketStream]) -> None:
+        self.errnos = errnos
+        self.streams = streams
+        self.closed = False
+
+    async def accept(self) -> trio.SocketStream:
+        await trio.lowlevel.checkpoint()
+        if self.errnos:
+            number = self.errnos.pop(0)
+            raise OSError(number, os.strerror(number))
+        if self.streams:
+            return self.streams.pop(0)
+        await trio.sleep_forever()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def _stream_pair() -> tuple[trio.SocketStream, socket.socket]:
+    ours, theirs = socket.socketpair()
+    return trio.SocketStream(trio.socket.from_stdlib_socket(ours)), theirs
+
+
+async def test_an_accept_out_of_descriptors_is_retried_and_the_stream_left_to_its_handler(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """accept() fails with EMFILE, then ENFILE, then returns a stream. Pass: the handler
+    gets the stream after exactly two pauses of ACCEPT_RETRY, each failure is logged as
+    an error naming its cause, and the stream is still open after the handler returned
+    (closing it is the handler's job: `serve_stream` does it)."""
+    stream, theirs = _stream_pair()
+    listener = FlakyListener([errno.EMFILE, errno.ENFILE], [stream])
+    handled: list[tuple[trio.SocketStream, float]] = []
+
+    async def handler(accepted: trio.SocketStream) -> None:
+        handled.append((accepted, trio.current_time()))
+
+    caplog.set_level(logging.ERROR, logger="hearth.realtime")
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            start = trio.current_time()
+            nursery.start_soon(_accept_forever, listener, handler, nursery)
+            await trio.sleep(1)
+            assert [accepted for accepted, _ in handled] == [stream]
+            assert handled[0][1] - start == pytest.approx(2 * ACCEPT_RETRY)
+            assert [record.getMessage() for record in caplog.records] == [
+                f"accept failed ({os.strerror(errno.EMFILE)}); retrying in 0.1 s",
+                f"accept failed ({os.strerror(errno.ENFILE)}); retrying in 0.1 s",
+            ]
+            assert stream.socket.fileno() != -1
+            nursery.cancel_scope.cancel()
+    assert listener.closed
+    stream.socket.close()
+    theirs.close()
+
+
+async def test_an_accept_that_fails_for_another_reason_ends_the_listener() -> None:
+    """accept() fails with EBADF. Pass: the error comes out of the accept loop, no handler
+    ran, and the listener is closed."""
+    listener = FlakyListener([errno.EBADF], [])
+    handled: list[trio.SocketStream] = []
+
+    async def handler(accepted: trio.SocketStream) -> None:
+        handled.append(accepted)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(OSError) as raised:
+                await _accept_forever(listener, handler, nursery)
+    assert raised.value.errno == errno.EBADF
+    assert handled == [] and listener.closed
