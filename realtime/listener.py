@@ -5,7 +5,8 @@ read loop parses frames as it reads, answers pings inline, and hands each
 whole message up. That is the fast path every endpoint of the router is
 served on; the HTTP port serves the same endpoints through Quart.
 
-Incoming frames are cut and, in the common case, decoded by
+The opening handshake is read and answered by `realtime.opening`. Incoming
+frames are cut and, in the common case, decoded by
 `realtime.frames.ClientFrames`; wsproto handles every other frame.
 
 A message pushed while the socket is idle is written straight to it
@@ -32,25 +33,21 @@ from functools import partial
 from typing import Literal, NoReturn
 
 import trio
-from wsproto import ConnectionType, WSConnection
+from wsproto import ConnectionType
 from wsproto.connection import Connection as WebSocketProtocol
 from wsproto.events import (
-    AcceptConnection,
     BytesMessage,
     CloseConnection,
     Event,
     Ping,
     Pong,
-    RejectConnection,
-    RejectData,
-    Request,
     TextMessage,
 )
-from wsproto.utilities import RemoteProtocolError
 
 from realtime.endpoint import Refusal
 from realtime.frames import ClientFrames, Read, data_frame, ping_frame
 from realtime.last import LastAnswer
+from realtime.opening import BadOpening, Opening, accepting, read_opening, refusing
 from realtime.router import Router, Service
 from realtime.transport import MESSAGE_TOO_BIG, ConnectionClosed, Handshake, Message, Messages
 
@@ -61,9 +58,10 @@ ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, er
 ACCEPT_RETRY = 0.1  # seconds to wait before accepting again after such a failure
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to send its opening request
 RECEIVE_SIZE = 65536
-# A request's head ends at its first empty line; h11 takes a bare LF as a line's end too.
+# A request's head ends at its first empty line. h11 (the HTTP port's parser) takes a bare
+# LF as a line's end too; `realtime.opening` refuses such a head with a 400.
 END_OF_HEAD = re.compile(rb"\n\r?\n")
-MAX_HEAD_BYTES = 16384  # h11's own limit on an incomplete head
+MAX_HEAD_BYTES = 16384  # the most of an unfinished head read: h11's limit on the HTTP port
 
 
 _last_frame = LastAnswer(data_frame)  # a broadcast frames its message once
@@ -312,23 +310,19 @@ class WsprotoTransport:
         await close_now(self._stream)
 
 
-async def _handshake(
-    stream: trio.abc.Stream, ws: WSConnection, received: bytes
-) -> tuple[Request, bytes] | None:
+async def _handshake(stream: trio.abc.Stream, received: bytes) -> tuple[Opening, bytes] | None:
     """Read the opening request (its start already `received`), and what came after it;
-    None if the client left or sent something else.
+    None if the client left, was too slow, or sent a head over `MAX_HEAD_BYTES`. Raises
+    BadOpening for a head that is not a WebSocket's opening request.
 
-    wsproto is given the request's head only: bytes after it (frames a client should not
-    send before the answer, but may) are the frame reader's, not wsproto's.
+    Bytes after the head (frames a client should not send before the answer, but may)
+    are the frame reader's.
     """
-    fed = 0
     with trio.move_on_after(HANDSHAKE_TIMEOUT):
-        while len(received) - fed <= MAX_HEAD_BYTES:
-            for head_end in END_OF_HEAD.finditer(received, fed):
-                ws.receive_data(received[fed : head_end.end()])
-                fed = head_end.end()
-                for event in ws.events():
-                    return (event, received[fed:]) if isinstance(event, Request) else None
+        while len(received) <= MAX_HEAD_BYTES:
+            head_end = END_OF_HEAD.search(received)
+            if head_end is not None:
+                return read_opening(received[: head_end.end()]), received[head_end.end() :]
             data = await stream.receive_some(RECEIVE_SIZE)
             if not data:
                 return None
@@ -346,7 +340,7 @@ async def serve_stream(
         if accepted is not None:
             service, transport, handshake = accepted
             await service.serve(transport, handshake)
-    except (RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         pass  # the client broke the handshake or left
     except Exception:
         logger.exception("WebSocket handler failed")
@@ -373,33 +367,24 @@ async def _accept(
     Of the handshake only what the connection needs outlives this call: its
     HTTP parser and buffers (a few KiB per connection) do not.
     """
-    ws = WSConnection(ConnectionType.SERVER)
-    opened = await _handshake(stream, ws, received)
+    try:
+        opened = await _handshake(stream, received)
+    except BadOpening as refused:
+        await stream.send_all(refused.answer)
+        return None
     if opened is None:
         return None
-    request, received = opened
+    opening, received = opened
     peer_host, peer_port = stream.socket.getpeername()[:2]
-    headers = [("host", request.host)] + [
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.extra_headers
-    ]
-    handshake = Handshake.from_request(request.target, headers, f"{peer_host}:{peer_port}")
+    handshake = Handshake.from_request(opening.target, opening.headers, f"{peer_host}:{peer_port}")
     admitted = await router.admit(handshake)
     if isinstance(admitted, Refusal):
-        body = admitted.body.encode()
-        headers_out = [
-            (b"content-type", b"text/plain"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await stream.send_all(
-            ws.send(
-                RejectConnection(status_code=admitted.status, headers=headers_out, has_body=True)
-            )
-            + ws.send(RejectData(data=body))
-        )
+        await stream.send_all(refusing(admitted.status, admitted.body))
         return None
-    await stream.send_all(ws.send(AcceptConnection()))
-    assert ws.connection is not None
-    transport = WsprotoTransport(stream, ws.connection, max_message_bytes, received)
+    await stream.send_all(accepting(opening))
+    transport = WsprotoTransport(
+        stream, WebSocketProtocol(ConnectionType.SERVER), max_message_bytes, received
+    )
     return admitted, transport, handshake.admitted()
 
 

@@ -201,7 +201,7 @@ async def test_an_opening_request_split_inside_its_empty_line_is_answered(
 @pytest.mark.settings(realtime={"debug_echo": True})
 async def test_an_opening_request_that_never_ends_is_dropped_at_16_kib(server: Running) -> None:
     """Header lines and no empty line after them. Pass: the server ends the stream without
-    an answer once it holds more than 16 KiB of them (h11's own limit), while far less is
+    an answer once it holds more than 16 KiB of them (h11's limit), while far less is
     still waited for; and it serves the next client."""
     line = b"X-Filler: " + b"f" * 1014 + b"\r\n"  # 1 KiB
     with trio.fail_after(5):  # the handshake's own timeout is 10 s
