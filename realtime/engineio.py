@@ -311,8 +311,9 @@ class EngineSession:
 class EngineServer:
     """The `/socket.io/` service: sessions on both transports, each served as a connection.
 
-    `serve_connection(session)` (the Socket.IO endpoint) runs for each session in
-    this server's nursery (`run`), alongside the session's heartbeat.
+    `serve_connection(session)` (the Socket.IO endpoint) runs for each session,
+    alongside the session's heartbeat: in the task of the WebSocket a session was opened
+    on, else (opened by a polling GET) in this server's nursery (`run`).
     """
 
     def __init__(
@@ -335,16 +336,20 @@ class EngineServer:
             await trio.sleep_forever()
 
     def _start(self, handshake: Handshake, eio: int) -> EngineSession:
+        """A new session, registered; its task is the caller's to run (`_live`)."""
         if self._nursery is None:
             raise EngineError(503, 3, "Engine.IO is not running")
         session = EngineSession(secrets.token_urlsafe(15), eio, self.options, handshake.admitted())
         self._sessions[session.sid] = session
-        self._nursery.start_soon(self._live, session)
         return session
 
-    async def _live(self, session: EngineSession) -> None:
+    async def _live(self, session: EngineSession, greeting: str | None = None) -> None:
+        """Run the session's connection and heartbeat (after sending `greeting`, the open
+        packet of a session opened on its WebSocket); forget the session after."""
         try:
             with session.tasks:
+                if greeting is not None:
+                    await session.emit(greeting)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(session.heartbeat)
                     await self._serve_connection(session)
@@ -364,6 +369,8 @@ class EngineServer:
         sid = query.get("sid")
         if sid is None:
             session = self._start(handshake, eio)
+            assert self._nursery is not None  # `_start` checked
+            self._nursery.start_soon(self._live, session)  # it outlives this request
             return encode_payload([session.open_packet(["websocket"])], eio)
         session = self._session(sid, eio)
         if session.socket is not None:
@@ -413,16 +420,18 @@ class EngineServer:
                 raise EngineError(*TRANSPORT_UNKNOWN)
             sid = query.get("sid")
             if sid is None:
+                # A session opened on its WebSocket lives as long as it: it runs in this
+                # task, not in one more task of its own (a task less per connection).
                 session = self._start(handshake, eio)
                 session.take_socket(transport)
-                await transport.send(session.open_packet([]))
+                await self._live(session, greeting=session.open_packet([]))
             else:
                 session = self._session(sid, eio)
                 if session.socket is not None or not await self._upgrade(session, transport):
                     raise EngineError(*BAD_REQUEST)
-            # The session's task reads the socket and closes it: one closer only, or a
-            # close frame under way could be cut short (1006 for the client).
-            await session.finished.wait()
+                # The session's task reads the socket and closes it: one closer only, or
+                # a close frame under way could be cut short (1006 for the client).
+                await session.finished.wait()
         except (EngineError, ConnectionClosed):
             pass
         finally:

@@ -13,7 +13,8 @@ import trio.testing
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from realtime.engineio import EngineOptions, EngineServer, EngineSession
-from realtime.transport import Handshake
+from realtime.transport import ConnectionClosed as TransportClosed
+from realtime.transport import Handshake, Message, Messages
 from server import Running
 from tests.clients import close_code
 from tests.sio_clients import PATH, open_namespace, receive_packet
@@ -256,3 +257,83 @@ async def test_a_closed_websocket_ends_its_session_at_once(
 
 def json_packet(event: str, data: object) -> str:
     return "42" + json.dumps([event, data], separators=(",", ":"))
+
+
+class Socket:
+    """A WebSocket as Engine.IO sees it: records what is sent; `gone` if the client left
+    before anything was sent."""
+
+    pings = True
+    awaiting_pong = False
+    backlogged = False
+
+    def __init__(self, *, gone: bool = False) -> None:
+        self.gone = gone
+        self.sent: list[Message] = []
+        self.closed_with: tuple[int, str] | None = None
+
+    async def receive(self) -> Message:
+        await trio.sleep_forever()
+
+    async def send(self, *messages: Message) -> None:
+        if self.gone:
+            raise TransportClosed
+        self.sent.extend(messages)
+
+    def send_nowait(self, messages: Messages) -> bool:
+        return False
+
+    def ping(self) -> None:
+        pass
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed_with = (code, reason)
+
+    async def abort(self) -> None:
+        pass
+
+
+WEBSOCKET_QUERY = {"EIO": "4", "transport": "websocket"}
+
+
+async def test_a_session_opened_on_its_websocket_runs_in_that_sockets_task() -> None:
+    """Pass: the session's connection runs in the task that serves the socket, after the
+    open packet; once it returns the socket is closed (1000) and the session forgotten."""
+    served: list[tuple[trio.lowlevel.Task, list[Message]]] = []
+    socket = Socket()
+
+    async def serve(session: EngineSession) -> None:
+        served.append((trio.lowlevel.current_task(), list(socket.sent)))
+
+    engine = EngineServer(PATH, EngineOptions(25.0, 20.0, 1_000_000), serve)
+    opening = Handshake(PATH, WEBSOCKET_QUERY, {}, "127.0.0.1:1")
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(engine.run)
+            await trio.testing.wait_all_tasks_blocked()
+            await engine.serve(socket, opening)
+            nursery.cancel_scope.cancel()
+    ((task, sent_before),) = served
+    assert task is trio.lowlevel.current_task()
+    assert [message[:8] for message in sent_before] == ['0{"sid":']
+    assert socket.closed_with == (1000, "")
+    assert engine._sessions == {}
+
+
+async def test_a_websocket_gone_before_its_open_packet_leaves_no_session() -> None:
+    """The client left before the open packet could be sent. Pass: no connection served,
+    no session kept."""
+    served: list[EngineSession] = []
+
+    async def serve(session: EngineSession) -> None:
+        served.append(session)
+
+    engine = EngineServer(PATH, EngineOptions(25.0, 20.0, 1_000_000), serve)
+    opening = Handshake(PATH, WEBSOCKET_QUERY, {}, "127.0.0.1:1")
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(engine.run)
+            await trio.testing.wait_all_tasks_blocked()
+            await engine.serve(Socket(gone=True), opening)
+            nursery.cancel_scope.cancel()
+    assert served == [] and engine._sessions == {}
