@@ -33,6 +33,10 @@ logger = logging.getLogger("hearth.engineio")
 OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = "0123456"
 RECORD_SEPARATOR = "\x1e"  # between packets of an EIO 4 polling payload
 POLLING_BACKLOG = 64  # packets queued for a polling client before `send` waits
+# A session's polling events hold this until a poll or an emit has to wait (each makes
+# its own Event then): already set, and shared, so a session never polled makes none.
+_NO_WAIT = trio.Event()
+_NO_WAIT.set()
 
 
 class EngineError(Exception):
@@ -105,21 +109,31 @@ class EngineSession:
     pings = False  # the heartbeat is Engine.IO's own
     awaiting_pong = False
 
-    def __init__(self, sid: str, eio: int, options: EngineOptions, handshake: Handshake) -> None:
+    def __init__(
+        self,
+        sid: str,
+        eio: int,
+        options: EngineOptions,
+        handshake: Handshake,
+        socket: Transport | None = None,
+    ) -> None:
+        """`socket`: the WebSocket the session is opened on; None if a polling GET opens it."""
         self.sid = sid
         self.eio = eio
         self.options = options
         self.handshake = handshake
         self.closed = trio.Event()
-        self.socket: Transport | None = None  # the WebSocket, once there is one
-        self._inbox_done = False  # `receive` read it to the end: the WebSocket is next
+        self.socket = socket  # the WebSocket, once there is one
         self.tasks = trio.CancelScope()  # its connection's and heartbeat's: `EngineServer._live`
         self.finished = trio.Event()  # set once those tasks are done
-        self._inbox_in, self._inbox = trio.open_memory_channel[Message](16)
+        # Where polling POSTs leave the client's messages for `receive`, until it reads the
+        # WebSocket instead; a session opened on its WebSocket has none.
+        self._inbox_in: trio.MemorySendChannel[Message] | None = None
+        self._inbox: trio.MemoryReceiveChannel[Message] | None = None
+        if socket is None:
+            self._inbox_in, self._inbox = trio.open_memory_channel[Message](16)
         self._polled: list[str] = []  # packets for the next polling GET
-        self._poll_ready = trio.Event()
-        self._poll_room = trio.Event()
-        self._poll_room.set()
+        self._poll_ready = self._poll_room = _NO_WAIT
         self.poll_waiting = False
         self.upgrading = False  # probed over a WebSocket, waiting for its `5`
         self._alive = trio.Event()  # set by any sign of life from the client
@@ -141,14 +155,15 @@ class EngineSession:
         """Go on over `socket`, which this session's task reads itself from now on (once
         the inbox, where polling POSTs put their messages, is read to its end)."""
         self.socket = socket
-        self._inbox_in.close()
+        if self._inbox_in is not None:
+            self._inbox_in.close()
 
     async def receive(self) -> Message:
-        if not self._inbox_done:
+        if self._inbox is not None:
             try:
                 return await self._inbox.receive()
             except (trio.EndOfChannel, trio.ClosedResourceError):
-                self._inbox_done = True
+                self._inbox = None  # read to its end: the WebSocket is next
         if self.socket is None:
             raise ConnectionClosed
         return await self._read_socket(self.socket)
@@ -215,7 +230,8 @@ class EngineSession:
         if self.closed.is_set():
             return
         self.closed.set()
-        self._inbox_in.close()
+        if self._inbox_in is not None:
+            self._inbox_in.close()
         self._poll_ready.set()
         self._poll_room.set()
 
@@ -257,6 +273,7 @@ class EngineSession:
         (a session on a WebSocket reads its packets itself)."""
         message = await self._unpack(packet)
         if message is not None:
+            assert self._inbox_in is not None  # POSTs are refused once there is a WebSocket
             with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
                 await self._inbox_in.send(message)  # closed: the session is over
 
@@ -335,11 +352,15 @@ class EngineServer:
             self._nursery = nursery
             await trio.sleep_forever()
 
-    def _start(self, handshake: Handshake, eio: int) -> EngineSession:
-        """A new session, registered; its task is the caller's to run (`_live`)."""
+    def _start(
+        self, handshake: Handshake, eio: int, socket: Transport | None = None
+    ) -> EngineSession:
+        """A new session (on `socket`, if opened on a WebSocket), registered; its task is
+        the caller's to run (`_live`)."""
         if self._nursery is None:
             raise EngineError(503, 3, "Engine.IO is not running")
-        session = EngineSession(secrets.token_urlsafe(15), eio, self.options, handshake.admitted())
+        sid = secrets.token_urlsafe(15)
+        session = EngineSession(sid, eio, self.options, handshake.admitted(), socket)
         self._sessions[session.sid] = session
         return session
 
@@ -422,8 +443,7 @@ class EngineServer:
             if sid is None:
                 # A session opened on its WebSocket lives as long as it: it runs in this
                 # task, not in one more task of its own (a task less per connection).
-                session = self._start(handshake, eio)
-                session.take_socket(transport)
+                session = self._start(handshake, eio, transport)
                 await self._live(session, greeting=session.open_packet([]))
             else:
                 session = self._session(sid, eio)
