@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -296,6 +297,21 @@ class Socket:
 WEBSOCKET_QUERY = {"EIO": "4", "transport": "websocket"}
 
 
+async def _serve_on(
+    socket: Socket, serve: Callable[[EngineSession], Awaitable[None]]
+) -> EngineServer:
+    """Serve `socket`, in this task, as a WebSocket opened on a running Engine.IO server
+    whose sessions `serve` serves; the server, once the socket is done."""
+    engine = EngineServer(PATH, EngineOptions(25.0, 20.0, 1_000_000), serve)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(engine.run)
+            await trio.testing.wait_all_tasks_blocked()
+            await engine.serve(socket, Handshake(PATH, WEBSOCKET_QUERY, {}, "127.0.0.1:1"))
+            nursery.cancel_scope.cancel()
+    return engine
+
+
 async def test_a_session_opened_on_its_websocket_runs_in_that_sockets_task() -> None:
     """Pass: the session's connection runs in the task that serves the socket, after the
     open packet; once it returns the socket is closed (1000) and the session forgotten."""
@@ -305,14 +321,7 @@ async def test_a_session_opened_on_its_websocket_runs_in_that_sockets_task() -> 
     async def serve(session: EngineSession) -> None:
         served.append((trio.lowlevel.current_task(), list(socket.sent)))
 
-    engine = EngineServer(PATH, EngineOptions(25.0, 20.0, 1_000_000), serve)
-    opening = Handshake(PATH, WEBSOCKET_QUERY, {}, "127.0.0.1:1")
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(engine.run)
-            await trio.testing.wait_all_tasks_blocked()
-            await engine.serve(socket, opening)
-            nursery.cancel_scope.cancel()
+    engine = await _serve_on(socket, serve)
     ((task, sent_before),) = served
     assert task is trio.lowlevel.current_task()
     assert [message[:8] for message in sent_before] == ['0{"sid":']
@@ -328,12 +337,5 @@ async def test_a_websocket_gone_before_its_open_packet_leaves_no_session() -> No
     async def serve(session: EngineSession) -> None:
         served.append(session)
 
-    engine = EngineServer(PATH, EngineOptions(25.0, 20.0, 1_000_000), serve)
-    opening = Handshake(PATH, WEBSOCKET_QUERY, {}, "127.0.0.1:1")
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(engine.run)
-            await trio.testing.wait_all_tasks_blocked()
-            await engine.serve(Socket(gone=True), opening)
-            nursery.cancel_scope.cancel()
+    engine = await _serve_on(Socket(gone=True), serve)
     assert served == [] and engine._sessions == {}
