@@ -8,6 +8,11 @@ waits for the pong; EIO 3: the client pings and the server answers), close,
 noop, and the polling -> WebSocket upgrade (`2probe`, `3probe`, a noop for
 every GET until the client sends `5`).
 
+One task beats for every session (`EngineServer.run`): a task of its own cost a
+session 3.4 KiB. Every `min(pingInterval, pingTimeout) / 4` seconds it pings the EIO 4
+sessions that are due and drops those whose ping went unanswered past pingTimeout, or
+(EIO 3) that were silent past pingInterval + pingTimeout; a beat may come that step late.
+
 Invariants: a session has at most one waiting GET (a second one is a 400);
 packets reach the client in the order they were sent, across the upgrade; a
 session silent past pingInterval + pingTimeout is closed, and one whose WebSocket
@@ -17,6 +22,7 @@ closes ends then; everything a session holds is released when it closes.
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,6 +32,8 @@ import msgspec
 import trio
 
 from realtime.endpoint import Admission
+from realtime.keepalive import PINGS_PER_TURN, TURN_PAUSE
+from realtime.schedule import run_every
 from realtime.transport import ConnectionClosed, Handshake, Message, Messages, Transport
 
 logger = logging.getLogger("hearth.engineio")
@@ -58,6 +66,19 @@ class EngineOptions:
     ping_interval: float  # seconds
     ping_timeout: float  # seconds
     max_payload: int  # bytes of one polling POST or WebSocket message
+
+    @property
+    def beat_step(self) -> float:
+        """Seconds between the heartbeat's sweeps, and so how late a beat may come."""
+        return min(self.ping_interval, self.ping_timeout) / 4
+
+
+class Beat(enum.Enum):
+    """What the heartbeat owes a session on a sweep."""
+
+    REST = enum.auto()
+    PING = enum.auto()
+    DROP = enum.auto()
 
 
 def encode_payload(packets: list[str], eio: int) -> str:
@@ -124,7 +145,7 @@ class EngineSession:
         self.handshake = handshake
         self.closed = trio.Event()
         self.socket = socket  # the WebSocket, once there is one
-        self.tasks = trio.CancelScope()  # its connection's and heartbeat's: `EngineServer._live`
+        self.tasks = trio.CancelScope()  # its connection's: `EngineServer._live`
         self.finished = trio.Event()  # set once those tasks are done
         # Where polling POSTs leave the client's messages for `receive`, until it reads the
         # WebSocket instead; a session opened on its WebSocket has none.
@@ -136,7 +157,12 @@ class EngineSession:
         self._poll_ready = self._poll_room = _NO_WAIT
         self.poll_waiting = False
         self.upgrading = False  # probed over a WebSocket, waiting for its `5`
-        self._alive = trio.Event()  # set by any sign of life from the client
+        # The heartbeat's state (`beat`). Any packet from the client is a sign of life.
+        self.heard = False
+        self._pinged = False  # EIO 4: a ping is out, and nothing was heard since
+        now = trio.current_time()
+        self._next_ping = now + options.ping_interval  # EIO 4
+        self._deadline = now + options.ping_interval + options.ping_timeout
 
     def open_packet(self, upgrades: list[str]) -> str:
         handshake: dict[str, object] = {
@@ -284,7 +310,7 @@ class EngineSession:
         Binary packets (a WebSocket binary frame; `b<base64>` in an EIO 4 poll)
         are binary messages: passed on as bytes.
         """
-        self._alive.set()
+        self.heard = True
         if isinstance(packet, bytes):
             return packet[1:] if self.eio == 3 else packet
         kind, body = packet[:1], packet[1:]
@@ -300,37 +326,57 @@ class EngineSession:
             raise ValueError(f"unexpected packet {kind!r}")
         return None
 
-    async def heartbeat(self) -> None:
-        """Close the session when the client falls silent (returns when it closed)."""
-        interval, timeout = self.options.ping_interval, self.options.ping_timeout
-        while not self.closed.is_set():
-            self._alive = trio.Event()
-            if self.eio == 4:
-                await trio.sleep(interval)
-                if self.closed.is_set():
-                    return
-                self._alive = trio.Event()
-                try:
-                    await self.emit(PING)
-                except ConnectionClosed:
-                    return
-                wait = timeout
-            else:
-                wait = interval + timeout
-            with trio.move_on_after(wait) as silence:
-                await self._alive.wait()
-            if silence.cancelled_caught:
-                logger.info("engine.io session %s timed out", self.sid)
-                await self.abort()
-                return
+    def beat(self, now: float) -> Beat:
+        """The heartbeat's sweep at `now`: whether to ping this session, drop it, or not."""
+        if self.closed.is_set():
+            return Beat.REST
+        if self.eio == 3:  # the client pings; silence past interval + timeout ends it
+            if self.heard:
+                self.heard = False
+                self._deadline = now + self.options.ping_interval + self.options.ping_timeout
+                return Beat.REST
+            return Beat.DROP if now >= self._deadline else Beat.REST
+        if self._pinged and not self.heard:
+            return Beat.DROP if now >= self._deadline else Beat.REST
+        self._pinged = False
+        if now < self._next_ping:
+            return Beat.REST
+        self._pinged, self.heard = True, False
+        self._next_ping = now + self.options.ping_interval
+        self._deadline = now + self.options.ping_timeout
+        return Beat.PING
+
+    def ping_nowait(self) -> bool:
+        """Send a ping, by the current transport, if it can go without waiting."""
+        if self.socket is not None:
+            return self.socket.send_nowait(PING)
+        if len(self._polled) >= POLLING_BACKLOG:
+            return False
+        self._polled.append(PING)
+        self._poll_ready.set()
+        return True
+
+    async def ping_when_possible(self) -> None:
+        """Send a ping, waiting as long as the transport needs (until the session ends).
+
+        This runs in the Engine.IO server's nursery, beside every polling session: a
+        transport's failure ends this session only, never that nursery.
+        """
+        try:
+            await self.emit(PING)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception("engine.io session %s: ping failed", self.sid)
+            await self.abort()
 
 
 class EngineServer:
     """The `/socket.io/` service: sessions on both transports, each served as a connection.
 
-    `serve_connection(session)` (the Socket.IO endpoint) runs for each session,
-    alongside the session's heartbeat: in the task of the WebSocket a session was opened
-    on, else (opened by a polling GET) in this server's nursery (`run`).
+    `serve_connection(session)` (the Socket.IO endpoint) runs for each session: in the
+    task of the WebSocket a session was opened on, else (opened by a polling GET) in
+    this server's nursery (`run`), where the one heartbeat task runs too.
     """
 
     def __init__(
@@ -347,10 +393,32 @@ class EngineServer:
         self._nursery: trio.Nursery | None = None
 
     async def run(self) -> None:
-        """Host the sessions until cancelled."""
+        """Host the sessions, and beat for them, until cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            await trio.sleep_forever()
+            await run_every(self.options.beat_step, self._sweep)
+
+    async def _sweep(self) -> None:
+        """Ping the sessions that are due, drop the silent ones.
+
+        Pings go `PINGS_PER_TURN` at a time, as the WebSocket keepalive's do: sessions
+        opened together come due together. One that cannot be sent at once (a backlogged
+        or polling-full client) is sent by a task of its own.
+        """
+        assert self._nursery is not None
+        now = trio.current_time()
+        pinged = 0
+        for session in list(self._sessions.values()):
+            beat = session.beat(now)
+            if beat is Beat.DROP:
+                logger.info("engine.io session %s timed out", session.sid)
+                await session.abort()
+            elif beat is Beat.PING:
+                if not session.ping_nowait():
+                    self._nursery.start_soon(session.ping_when_possible)
+                pinged += 1
+                if pinged % PINGS_PER_TURN == 0:
+                    await trio.sleep(TURN_PAUSE)
 
     def _start(
         self, handshake: Handshake, eio: int, socket: Transport | None = None
@@ -365,16 +433,13 @@ class EngineServer:
         return session
 
     async def _live(self, session: EngineSession, greeting: str | None = None) -> None:
-        """Run the session's connection and heartbeat (after sending `greeting`, the open
-        packet of a session opened on its WebSocket); forget the session after."""
+        """Run the session's connection (after sending `greeting`, the open packet of a
+        session opened on its WebSocket); forget the session after."""
         try:
             with session.tasks:
                 if greeting is not None:
                     await session.emit(greeting)
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(session.heartbeat)
-                    await self._serve_connection(session)
-                    nursery.cancel_scope.cancel()
+                await self._serve_connection(session)
         finally:
             session.end()
             self._sessions.pop(session.sid, None)

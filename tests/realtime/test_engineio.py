@@ -3,7 +3,9 @@ the documented status or close, and nothing else affected."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable
 
@@ -261,69 +263,103 @@ def json_packet(event: str, data: object) -> str:
 
 
 class Socket:
-    """A WebSocket as Engine.IO sees it: records what is sent; `gone` if the client left
-    before anything was sent."""
+    """A WebSocket as Engine.IO sees it: what the server sends goes to `to_client` (and is
+    kept in `sent`), what the test sends to `from_client`. `gone`: the client left before
+    anything was sent; `takes_nowait`: whether `send_nowait` takes what it is given;
+    `breaks_on_ping`: `send` fails on a ping as no transport should."""
 
     pings = True
     awaiting_pong = False
     backlogged = False
 
-    def __init__(self, *, gone: bool = False) -> None:
+    def __init__(
+        self, *, gone: bool = False, takes_nowait: bool = False, breaks_on_ping: bool = False
+    ) -> None:
         self.gone = gone
+        self.takes_nowait = takes_nowait
+        self.breaks_on_ping = breaks_on_ping
         self.sent: list[Message] = []
         self.closed_with: tuple[int, str] | None = None
+        self.from_client, self._received = trio.open_memory_channel[Message](math.inf)
+        self._to_client, self.to_client = trio.open_memory_channel[Message](math.inf)
 
     async def receive(self) -> Message:
-        await trio.sleep_forever()
+        try:
+            return await self._received.receive()
+        except trio.EndOfChannel:
+            raise TransportClosed from None
 
     async def send(self, *messages: Message) -> None:
         if self.gone:
             raise TransportClosed
-        self.sent.extend(messages)
+        if self.breaks_on_ping and "2" in messages:
+            raise RuntimeError("broken transport")
+        for message in messages:
+            self.sent.append(message)
+            self._to_client.send_nowait(message)
 
     def send_nowait(self, messages: Messages) -> bool:
-        return False
+        assert isinstance(messages, str)  # the heartbeat's ping, here
+        if self.takes_nowait:
+            self.sent.append(messages)
+            self._to_client.send_nowait(messages)
+        return self.takes_nowait
 
     def ping(self) -> None:
         pass
 
     async def close(self, code: int, reason: str) -> None:
         self.closed_with = (code, reason)
+        await self.abort()
 
     async def abort(self) -> None:
-        pass
+        self.from_client.close()
+        self._to_client.close()
 
 
 WEBSOCKET_QUERY = {"EIO": "4", "transport": "websocket"}
 
 
 async def _serve_on(
-    socket: Socket, serve: Callable[[EngineSession], Awaitable[None]]
+    socket: Socket,
+    serve: Callable[[EngineSession], Awaitable[None]],
+    query: dict[str, str] = WEBSOCKET_QUERY,
 ) -> EngineServer:
     """Serve `socket`, in this task, as a WebSocket opened on a running Engine.IO server
-    whose sessions `serve` serves; the server, once the socket is done."""
+    (pingInterval 25 s, pingTimeout 20 s) whose sessions `serve` serves; the server, once
+    the socket is done."""
     engine = EngineServer(PATH, EngineOptions(25.0, 20.0, 1_000_000), serve)
-    with trio.fail_after(10):
+    with trio.fail_after(200):  # virtual seconds, in the heartbeat's tests
         async with trio.open_nursery() as nursery:
             nursery.start_soon(engine.run)
             await trio.testing.wait_all_tasks_blocked()
-            await engine.serve(socket, Handshake(PATH, WEBSOCKET_QUERY, {}, "127.0.0.1:1"))
+            await engine.serve(socket, Handshake(PATH, query, {}, "127.0.0.1:1"))
             nursery.cancel_scope.cancel()
     return engine
 
 
+async def _read_until_closed(session: EngineSession) -> None:
+    with contextlib.suppress(TransportClosed):
+        while True:
+            await session.receive()
+
+
 async def test_a_session_opened_on_its_websocket_runs_in_that_sockets_task() -> None:
     """Pass: the session's connection runs in the task that serves the socket, after the
-    open packet; once it returns the socket is closed (1000) and the session forgotten."""
-    served: list[tuple[trio.lowlevel.Task, list[Message]]] = []
+    open packet, with no nursery of its own (the heartbeat is one task for all sessions);
+    once it returns the socket is closed (1000) and the session forgotten."""
+    served: list[tuple[trio.lowlevel.Task, int, list[Message]]] = []
     socket = Socket()
 
     async def serve(session: EngineSession) -> None:
-        served.append((trio.lowlevel.current_task(), list(socket.sent)))
+        task = trio.lowlevel.current_task()
+        served.append((task, len(task.child_nurseries), list(socket.sent)))
 
+    before = len(trio.lowlevel.current_task().child_nurseries)
     engine = await _serve_on(socket, serve)
-    ((task, sent_before),) = served
+    ((task, nurseries, sent_before),) = served
     assert task is trio.lowlevel.current_task()
+    assert nurseries == before + 1  # `_serve_on`'s
     assert [message[:8] for message in sent_before] == ['0{"sid":']
     assert socket.closed_with == (1000, "")
     assert engine._sessions == {}
@@ -339,3 +375,77 @@ async def test_a_websocket_gone_before_its_open_packet_leaves_no_session() -> No
 
     engine = await _serve_on(Socket(gone=True), serve)
     assert served == [] and engine._sessions == {}
+
+
+@pytest.mark.parametrize("takes_nowait", [True, False])
+async def test_an_eio4_session_is_pinged_every_interval_and_dropped_when_silent(
+    autojump_clock: trio.testing.MockClock, takes_nowait: bool
+) -> None:
+    """The client answers three pings, then none. Pass: pings at 25, 50, 75 and 100 s
+    (open at 0, pingInterval 25 s), the session dropped at 120 (pingTimeout 20 s after the
+    unanswered ping): both when the socket takes the ping at once and when it must wait."""
+    socket = Socket(takes_nowait=takes_nowait)
+    pinged: list[float] = []
+
+    async def client() -> None:
+        async for message in socket.to_client:
+            if message == "2":
+                pinged.append(trio.current_time())
+                if len(pinged) <= 3:
+                    socket.from_client.send_nowait("3")
+        dropped.append(trio.current_time())
+
+    dropped: list[float] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client)
+        await _serve_on(socket, _read_until_closed)
+    assert pinged == [25.0, 50.0, 75.0, 100.0]
+    assert dropped == [120.0]
+    assert socket.closed_with == (1000, "")
+
+
+async def test_an_eio3_session_is_dropped_after_interval_and_timeout_of_silence(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """EIO 3: the client pings, at 24 and 48 s, then falls silent. Pass: each ping is
+    answered, the server pings none itself, and the session is dropped pingInterval +
+    pingTimeout (45 s) after the last ping, or at most a beat's step (5 s) later."""
+    socket = Socket()
+    received: list[tuple[float, Message]] = []
+
+    async def client() -> None:
+        for at in (24.0, 48.0):
+            await trio.sleep_until(at)
+            socket.from_client.send_nowait("2")
+
+    async def read() -> None:
+        async for message in socket.to_client:
+            received.append((trio.current_time(), message))
+        received.append((trio.current_time(), "dropped"))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client)
+        nursery.start_soon(read)
+        await _serve_on(socket, _read_until_closed, {"EIO": "3", "transport": "websocket"})
+    (opened_at, open_packet), *heartbeat, (dropped_at, last) = received
+    assert (opened_at, open_packet[:8], last) == (0.0, '0{"sid":', "dropped")
+    assert heartbeat == [(24.0, "3"), (48.0, "3")]
+    assert 48.0 + 45.0 <= dropped_at <= 48.0 + 45.0 + 5.0
+
+
+async def test_a_ping_the_transport_fails_ends_only_its_session(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The socket cannot take the ping at once, and raises when sent it. Pass: the
+    session ends at the ping (25 s), logged, and the Engine.IO server (the nursery the
+    ping was sent from, which holds every polling session) goes on."""
+    socket = Socket(breaks_on_ping=True)
+    ended: list[float] = []
+
+    async def serve(session: EngineSession) -> None:
+        await _read_until_closed(session)
+        ended.append(trio.current_time())
+
+    await _serve_on(socket, serve)
+    assert ended == [25.0]
+    assert "ping failed" in caplog.text
