@@ -1,22 +1,35 @@
 // Many idle connections held open; the server's keepalive pings are answered by `ws`.
 //
-//   node hold.js '{"url", "connections", "hold", "tokens"?, "interval"?}'
+//   node hold.js '{"url", "connections", "hold", "tokens"?, "interval"?, "socketio"?}'
 //
 // Prints {"event": "open", ...} once every client is connected (and, with tokens, has
 // its clicker session), then holds for `hold` seconds and prints {"event": "done", ...}:
 // how many are still open, and, with tokens, the passive-income ticks received: the
 // fewest any client got, and the largest drift of a client's last tick from its first
 // plus one `interval` per tick between them. Waits for a line on stdin before closing, so the caller can
-// take its measurements while everything is still connected.
+// take its measurements while everything is still connected. With "socketio", the
+// connections are socket.io-client 4 sockets over a WebSocket (Engine.IO's heartbeat is
+// answered by the client), and "url" is the Socket.IO server's http:// address.
 "use strict";
 
 const WebSocket = require("ws");
+const { io } = require("socket.io-client");
 const { options, nowMs, emit, openAll, sleep, tokens } = require("./measure");
 
 const allTokens = tokens();
 let measuring = false;
 
+function openSocketIO() {
+  return new Promise((resolve, reject) => {
+    const socket = io(options.url, { transports: ["websocket"], reconnection: false, forceNew: true });
+    socket.ticks = [];
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", reject);
+  });
+}
+
 function open(index) {
+  if (options.socketio) return openSocketIO();
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(options.url, { perMessageDeflate: false });
     socket.ticks = [];
@@ -60,7 +73,9 @@ async function main() {
   const ticks = held.map((socket) => socket.ticks.length);
   emit({
     event: "done",
-    still_open: held.filter((socket) => socket.readyState === WebSocket.OPEN).length,
+    still_open: held.filter((socket) =>
+      options.socketio ? socket.connected : socket.readyState === WebSocket.OPEN,
+    ).length,
     min_ticks: ticks.length ? Math.min(...ticks) : 0,
     max_drift_ms: Math.max(0, ...held.map((socket) => drift(socket.ticks))),
   });

@@ -48,6 +48,7 @@ ORDERING_CUSTOMERS = 20
 PASSIVE_UPGRADE = 19  # the seeded catalogue's cheapest money-per-second upgrade
 FAN_OUT_MEMBERS = 1000
 IDLE_CONNECTIONS = 10_000
+IDLE_SOCKETIO = 5000  # socket.io-client sessions (the garage's and channels' clients)
 TICK_PLAYERS = 5000
 
 
@@ -267,13 +268,24 @@ def _held(url: str, pid: int, connections: int, hold: float, **more: Any) -> dic
 
 
 def idle(options: Options) -> list[Row]:
-    """10,000 connections held with keepalive pings every 5 s."""
-    with hearth(options.directory / "idle", realtime={"ping_interval": 5.0}) as server:
+    """10,000 WebSockets held with keepalive pings every 5 s; 5,000 Socket.IO sessions held
+    with Engine.IO's heartbeat every 5 s (the peers keep their default, 25 s)."""
+    pings = {"ping_interval": 5.0}
+    with hearth(options.directory / "idle", realtime=pings, socketio=pings) as server:
         ours = _held(f"{server.ws}/ws", server.pid, IDLE_CONNECTIONS, options.hold)
+    with hearth(options.directory / "idle-sio", realtime=pings, socketio=pings) as server:
+        our_sio = _held(server.socketio, server.pid, IDLE_SOCKETIO, options.hold, socketio=True)
     with peer("websockets-echo") as running:
         theirs = _held(
             f"ws://127.0.0.1:{running.port}/", running.process.pid, IDLE_CONNECTIONS, options.hold
         )
+    their_sio = {}
+    for name in ("python-socketio-echo", "node-socketio-echo"):
+        with peer(name) as running:
+            url = f"http://127.0.0.1:{running.port}"
+            their_sio[name] = _held(
+                url, running.process.pid, IDLE_SOCKETIO, options.hold, socketio=True
+            )
     return [
         bounded(
             "idle connections",
@@ -290,6 +302,28 @@ def idle(options: Options) -> list[Row]:
             at_most=12,
             peer_name="websockets (no pings)",
             peer_measured=theirs["kib_per_connection"],
+        ),
+        bounded(
+            "idle connections",
+            f"{IDLE_SOCKETIO:,} Socket.IO sessions held {options.hold:g} s, pinged every 5 s:"
+            " still open",
+            our_sio["still_open"],
+            "connections",
+            at_least=IDLE_SOCKETIO,
+        ),
+        *(
+            bounded(
+                "idle connections",
+                f"{IDLE_SOCKETIO:,} Socket.IO sessions held: server RSS growth per connection",
+                our_sio["kib_per_connection"],
+                "KiB",
+                peer_name=peer_name,
+                peer_measured=their_sio[name]["kib_per_connection"],
+            )
+            for name, peer_name in (
+                ("python-socketio-echo", "python-socketio"),
+                ("node-socketio-echo", "Node socket.io"),
+            )
         ),
     ]
 
