@@ -1,5 +1,6 @@
 """The wsproto listener on real sockets: frames written straight to an idle socket, the rest
-of one the socket took only part of sent by the pump, nothing after a send cut short; the
+of one the socket took only part of sent by the pump, a send the socket took part of
+finished by itself and ahead of the next, nothing after a send cut short; the
 opening request's head found across writes and bounded at 16 KiB, frames sent along with
 it read as the first ones, no header kept once a connection is admitted, a socket
 closed at once even by a cancelled caller, and an accept loop that retries when out of
@@ -151,6 +152,67 @@ async def test_a_send_cut_short_is_followed_by_nothing(
         received += chunk
     assert HEADER < len(received) < HEADER + PAYLOAD
     assert received[HEADER:] == b"a" * (len(received) - HEADER)
+
+
+def _small_buffered_pair() -> tuple[WsprotoTransport, trio.SocketStream, wsproto.WSConnection]:
+    """A transport on a socket with 4 KiB buffers, the peer's end, and its client protocol."""
+    ours, theirs = trio.socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    for sock in (ours, theirs):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    server, client = _accepted_pair()
+    assert server.connection is not None
+    transport = WsprotoTransport(
+        trio.SocketStream(ours), server.connection, max_message_bytes=PAYLOAD
+    )
+    return transport, trio.SocketStream(theirs), client
+
+
+async def _texts(peer: trio.SocketStream, client: wsproto.WSConnection, count: int) -> list[str]:
+    """The next `count` whole text messages the peer reads."""
+    texts: list[str] = []
+    parts: list[str] = []
+    while len(texts) < count:
+        for event in await _events(peer, client, 1):
+            assert isinstance(event, wsproto.events.TextMessage)
+            parts.append(event.data)
+            if event.message_finished:
+                texts.append("".join(parts))
+                parts = []
+    return texts
+
+
+async def test_a_send_the_socket_takes_part_of_finishes_by_itself() -> None:
+    """One message far bigger than the socket's buffers, written at once as far as the
+    socket takes it, and nothing sent after it. Pass: the client reads it whole, and the
+    send returns only then."""
+    transport, peer, client = _small_buffered_pair()
+    returned = trio.Event()
+
+    async def send() -> None:
+        await transport.send("a" * PAYLOAD)
+        returned.set()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not returned.is_set()  # the socket is full: the rest waits
+            assert await _texts(peer, client, 1) == ["a" * PAYLOAD]
+    assert returned.is_set()
+
+
+async def test_a_send_waits_behind_one_the_socket_took_part_of() -> None:
+    """One task sends a message far bigger than the socket's buffers, another a small one
+    while the first is stuck. Pass: the client reads both whole, the big one first."""
+    transport, peer, client = _small_buffered_pair()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(transport.send, "a" * PAYLOAD)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(transport.send, "after")
+            await trio.testing.wait_all_tasks_blocked()
+            assert await _texts(peer, client, 2) == ["a" * PAYLOAD, "after"]
 
 
 @pytest.mark.settings(realtime={"debug_echo": True})
