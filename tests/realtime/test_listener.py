@@ -28,6 +28,7 @@ from realtime.endpoint import Admission
 from realtime.envelope import EnvelopeCodec
 from realtime.listener import (
     ACCEPT_RETRY,
+    HANDSHAKE_TIMEOUT,
     WsprotoTransport,
     _accept_forever,
     close_now,
@@ -235,6 +236,42 @@ async def test_frames_sent_with_the_opening_request_are_read_first(server: Runni
     assert isinstance(events[0], wsproto.events.AcceptConnection)
     assert events[1] == wsproto.events.TextMessage(data="with the request")
     assert events[2] == wsproto.events.BytesMessage(data=b"split across writes")
+
+
+@pytest.mark.settings(realtime={"debug_echo": True}, server={"worker_threads": False})
+async def test_a_client_too_slow_with_its_opening_request_is_dropped(
+    autojump_clock: trio.testing.MockClock, server: Running
+) -> None:
+    """Two clients send half of their opening request at once; one sends the rest a
+    second before HANDSHAKE_TIMEOUT (10 s), the other never does. Pass: the first gets its
+    101; the second gets no answer, and the end of the stream when the time is up."""
+    request = wsproto.WSConnection(wsproto.ConnectionType.CLIENT).send(
+        wsproto.events.Request(host="127.0.0.1", target=ECHO_PATH)
+    )
+    half = len(request) // 2
+    ended: list[tuple[float, bytes]] = []
+
+    async def slow_client() -> None:
+        stream = await trio.open_tcp_stream("127.0.0.1", server.ws_port)
+        async with stream:
+            started = trio.current_time()
+            await stream.send_all(request[:half])
+            received = b""
+            while data := await stream.receive_some(65536):
+                received += data
+            ended.append((trio.current_time() - started, received))
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(slow_client)
+            stream = await trio.open_tcp_stream("127.0.0.1", server.ws_port)
+            async with stream:
+                await stream.send_all(request[:half])
+                await trio.sleep(HANDSHAKE_TIMEOUT - 1)
+                await stream.send_all(request[half:])
+                answer = await stream.receive_some(65536)
+    assert answer.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert ended == [(HANDSHAKE_TIMEOUT, b"")]
 
 
 @pytest.mark.settings(realtime={"debug_echo": True})
