@@ -112,7 +112,12 @@ class Hub:
         many connections it was pushed to. Never waits.
         """
         if isinstance(rooms, str):
-            members = list(self._rooms.get(rooms, ()))
+            room = self._rooms.get(rooms, ())
+            if len(room) == 1:  # a user's own room, nearly always: one frame, no sharing
+                (connection,) = room
+                connection.push(encode(connection.codec))
+                return 1
+            members = list(room)
         else:
             members = list(set().union(*(self._rooms.get(room, ()) for room in rooms)))
         # Members nearly always share one codec: the frame for the last one met is at
