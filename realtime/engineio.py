@@ -143,16 +143,21 @@ class EngineSession:
         self.eio = eio
         self.options = options
         self.handshake = handshake
-        self.closed = trio.Event()
+        self.closed = False
         self.socket = socket  # the WebSocket, once there is one
-        self.tasks = trio.CancelScope()  # its connection's: `EngineServer._live`
-        self.finished = trio.Event()  # set once those tasks are done
+        # A session a polling GET opens runs in a task of its own (`EngineServer._live`),
+        # which its WebSocket's task, once it upgrades, cancels when the socket goes and
+        # waits for: its cancel scope, and the event set when it is done. A session
+        # opened on its WebSocket runs in that socket's task, and needs neither.
+        self.tasks: trio.CancelScope | None = None
+        self.finished: trio.Event | None = None
         # Where polling POSTs leave the client's messages for `receive`, until it reads the
         # WebSocket instead; a session opened on its WebSocket has none.
         self._inbox_in: trio.MemorySendChannel[Message] | None = None
         self._inbox: trio.MemoryReceiveChannel[Message] | None = None
         if socket is None:
             self._inbox_in, self._inbox = trio.open_memory_channel[Message](16)
+            self.tasks, self.finished = trio.CancelScope(), trio.Event()
         self._polled: list[str] = []  # packets for the next polling GET
         self._poll_ready = self._poll_room = _NO_WAIT
         self.poll_waiting = False
@@ -197,7 +202,7 @@ class EngineSession:
     async def _read_socket(self, socket: Transport) -> Message:
         # Read here, not in the socket's task: handing each message over from there cost
         # a second task's switch per message.
-        while not self.closed.is_set():
+        while not self.closed:
             try:
                 message = await self._unpack(await socket.receive())
             except ValueError:
@@ -215,7 +220,7 @@ class EngineSession:
     def send_nowait(self, messages: Messages) -> bool:
         # Only over a WebSocket: a polling client takes its packets when it asks. Binary
         # messages are left to `send`, which refuses them.
-        if self.socket is None or self.closed.is_set():
+        if self.socket is None or self.closed:
             return False
         if isinstance(messages, str):
             return self.socket.send_nowait(MESSAGE + messages)
@@ -235,11 +240,11 @@ class EngineSession:
 
     async def close(self, code: int, reason: str) -> None:
         if self.socket is not None:
-            if not self.closed.is_set():  # else the client closed it, or it timed out
+            if not self.closed:  # else the client closed it, or it timed out
                 with contextlib.suppress(ConnectionClosed):
                     await self.socket.send(CLOSE)
             await self.socket.close(code, reason)  # the WebSocket's close, either way
-        elif not self.closed.is_set():
+        elif not self.closed:
             self._polled.append(CLOSE)
             self._poll_ready.set()
         self.end()
@@ -253,9 +258,9 @@ class EngineSession:
 
     def end(self) -> None:
         """Close the session: no more packets either way; waiters are released."""
-        if self.closed.is_set():
+        if self.closed:
             return
-        self.closed.set()
+        self.closed = True
         if self._inbox_in is not None:
             self._inbox_in.close()
         self._poll_ready.set()
@@ -263,7 +268,7 @@ class EngineSession:
 
     async def emit(self, *packets: str) -> None:
         """Send Engine.IO packets, in order, by the current transport."""
-        if self.closed.is_set():
+        if self.closed:
             raise ConnectionClosed
         if self.socket is not None:
             await self.socket.send(*packets)
@@ -272,7 +277,7 @@ class EngineSession:
             while len(self._polled) >= POLLING_BACKLOG:  # the client is not polling
                 self._poll_room = trio.Event()
                 await self._poll_room.wait()
-                if self.closed.is_set():
+                if self.closed:
                     raise ConnectionClosed
             self._polled.append(packet)
             self._poll_ready.set()
@@ -285,12 +290,12 @@ class EngineSession:
         """
         if self.upgrading and not self._polled:
             return [NOOP]
-        while not self._polled and not self.closed.is_set():
+        while not self._polled and not self.closed:
             self._poll_ready = trio.Event()
             await self._poll_ready.wait()
         packets, self._polled = self._polled, []
         self._poll_room.set()
-        if self.closed.is_set() and not packets:
+        if self.closed and not packets:
             packets = [CLOSE]
         return packets
 
@@ -328,7 +333,7 @@ class EngineSession:
 
     def beat(self, now: float) -> Beat:
         """The heartbeat's sweep at `now`: whether to ping this session, drop it, or not."""
-        if self.closed.is_set():
+        if self.closed:
             return Beat.REST
         if self.eio == 3:  # the client pings; silence past interval + timeout ends it
             if self.heard:
@@ -436,14 +441,15 @@ class EngineServer:
         """Run the session's connection (after sending `greeting`, the open packet of a
         session opened on its WebSocket); forget the session after."""
         try:
-            with session.tasks:
+            with session.tasks or contextlib.nullcontext():
                 if greeting is not None:
                     await session.emit(greeting)
                 await self._serve_connection(session)
         finally:
             session.end()
             self._sessions.pop(session.sid, None)
-            session.finished.set()
+            if session.finished is not None:
+                session.finished.set()
 
     # -- HTTP long-polling --------------------------------------------------------------
 
@@ -516,11 +522,12 @@ class EngineServer:
                     raise EngineError(*BAD_REQUEST)
                 # The session's task reads the socket and closes it: one closer only, or
                 # a close frame under way could be cut short (1006 for the client).
+                assert session.finished is not None  # only a polling session upgrades
                 await session.finished.wait()
         except (EngineError, ConnectionClosed):
             pass
         finally:
-            if session is not None and session.socket is transport:
+            if session is not None and session.socket is transport and session.tasks is not None:
                 # Its socket is gone (closed, or Quart cancelled this task on a
                 # disconnect), and with it the session: not a heartbeat later.
                 session.tasks.cancel()

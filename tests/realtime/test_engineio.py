@@ -346,14 +346,16 @@ async def _read_until_closed(session: EngineSession) -> None:
 
 async def test_a_session_opened_on_its_websocket_runs_in_that_sockets_task() -> None:
     """Pass: the session's connection runs in the task that serves the socket, after the
-    open packet, with no nursery of its own (the heartbeat is one task for all sessions);
-    once it returns the socket is closed (1000) and the session forgotten."""
+    open packet, with no nursery of its own (the heartbeat is one task for all sessions)
+    and none of a polling session's state (its task's cancel scope and end event); once
+    it returns the socket is closed (1000) and the session forgotten."""
     served: list[tuple[trio.lowlevel.Task, int, list[Message]]] = []
     socket = Socket()
 
     async def serve(session: EngineSession) -> None:
         task = trio.lowlevel.current_task()
         served.append((task, len(task.child_nurseries), list(socket.sent)))
+        assert (session.tasks, session.finished, session._inbox) == (None, None, None)
 
     before = len(trio.lowlevel.current_task().child_nurseries)
     engine = await _serve_on(socket, serve)
