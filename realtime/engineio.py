@@ -411,10 +411,10 @@ class EngineServer:
         or polling-full client) is sent by a task of its own.
         """
         assert self._nursery is not None
-        now = trio.current_time()
         pinged = 0
         for session in list(self._sessions.values()):
-            beat = session.beat(now)
+            # The clock read for each: the sweep pauses, and a deadline counts from its ping.
+            beat = session.beat(trio.current_time())
             if beat is Beat.DROP:
                 logger.info("engine.io session %s timed out", session.sid)
                 await session.abort()

@@ -16,6 +16,7 @@ import trio.testing
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from realtime.engineio import EngineOptions, EngineServer, EngineSession
+from realtime.keepalive import PINGS_PER_TURN
 from realtime.transport import ConnectionClosed as TransportClosed
 from realtime.transport import Handshake, Message, Messages
 from server import Running
@@ -451,3 +452,28 @@ async def test_a_ping_the_transport_fails_ends_only_its_session(
     await _serve_on(socket, serve)
     assert ended == [25.0]
     assert "ping failed" in caplog.text
+
+
+async def test_a_ping_sent_after_the_sweeps_pause_gets_its_whole_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """One more silent session than a sweep pings in one turn, all opened at 0. Pass: the
+    sessions of the first turn, pinged at 25 s, are dropped at 45 (pingTimeout later); the
+    last, pinged after the turn's pause, only at the next sweep (50): its 20 s count from
+    its own ping."""
+    engine = EngineServer(PATH, EngineOptions(25.0, 20.0, 1_000_000), _read_until_closed)
+    ended: list[float] = []
+
+    async def serve(socket: Socket) -> None:
+        await engine.serve(socket, Handshake(PATH, WEBSOCKET_QUERY, {}, "127.0.0.1:1"))
+        ended.append(trio.current_time())
+
+    with trio.fail_after(200):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(engine.run)
+            await trio.testing.wait_all_tasks_blocked()
+            async with trio.open_nursery() as clients:
+                for _ in range(PINGS_PER_TURN + 1):
+                    clients.start_soon(serve, Socket(takes_nowait=True))
+            nursery.cancel_scope.cancel()
+    assert sorted(ended) == [45.0] * PINGS_PER_TURN + [50.0]
