@@ -127,34 +127,6 @@ def _accepted_pair() -> tuple[wsproto.WSConnection, wsproto.WSConnection]:
     return server, client
 
 
-async def test_a_send_cut_short_is_followed_by_nothing(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    # A slow consumer: the pump's send is stuck on a full socket and is cancelled (the
-    # client is dropped). Part of the frame is out; a close frame written after it would
-    # land inside that frame's payload, so the client gets the part and then the end.
-    ours, theirs = trio.socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    for sock in (ours, theirs):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    server, _ = _accepted_pair()
-    assert server.connection is not None
-    transport = WsprotoTransport(
-        trio.SocketStream(ours), server.connection, max_message_bytes=PAYLOAD
-    )
-    peer = trio.SocketStream(theirs)
-    with trio.move_on_after(1):  # the clock jumps once the send is stuck
-        await transport.send("a" * PAYLOAD)
-    received = bytearray(await peer.receive_some(65536))  # room for a close frame now
-    with trio.move_on_after(1):  # as Connection.run does: the close frame's brief chance
-        await transport.close(1008, "slow consumer")
-    await transport.abort()
-    while chunk := await peer.receive_some(65536):
-        received += chunk
-    assert HEADER < len(received) < HEADER + PAYLOAD
-    assert received[HEADER:] == b"a" * (len(received) - HEADER)
-
-
 def _small_buffered_pair() -> tuple[WsprotoTransport, trio.SocketStream, wsproto.WSConnection]:
     """A transport on a socket with 4 KiB buffers, the peer's end, and its client protocol."""
     ours, theirs = trio.socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -167,6 +139,25 @@ def _small_buffered_pair() -> tuple[WsprotoTransport, trio.SocketStream, wsproto
         trio.SocketStream(ours), server.connection, max_message_bytes=PAYLOAD
     )
     return transport, trio.SocketStream(theirs), client
+
+
+async def test_a_send_cut_short_is_followed_by_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A slow consumer: the pump's send is stuck on a full socket and is cancelled (the
+    # client is dropped). Part of the frame is out; a close frame written after it would
+    # land inside that frame's payload, so the client gets the part and then the end.
+    transport, peer, _ = _small_buffered_pair()
+    with trio.move_on_after(1):  # the clock jumps once the send is stuck
+        await transport.send("a" * PAYLOAD)
+    received = bytearray(await peer.receive_some(65536))  # room for a close frame now
+    with trio.move_on_after(1):  # as Connection.run does: the close frame's brief chance
+        await transport.close(1008, "slow consumer")
+    await transport.abort()
+    while chunk := await peer.receive_some(65536):
+        received += chunk
+    assert HEADER < len(received) < HEADER + PAYLOAD
+    assert received[HEADER:] == b"a" * (len(received) - HEADER)
 
 
 async def _texts(peer: trio.SocketStream, client: wsproto.WSConnection, count: int) -> list[str]:
