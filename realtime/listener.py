@@ -250,6 +250,8 @@ class WsprotoTransport:
         if not self._backlog and not self._sending:
             # Nothing ahead of it: written now, without the lock and Trio's `send_all`
             # (a Socket.IO session's first two packets went that way: 9% of its opening).
+            # A cancelled caller is told so before anything goes, as by `send_all`.
+            await trio.lowlevel.checkpoint_if_cancelled()
             self._write_nowait(data)
             if not self._backlog:
                 await trio.lowlevel.cancel_shielded_checkpoint()  # it is out: no Cancelled

@@ -194,6 +194,19 @@ async def test_a_send_the_socket_takes_part_of_finishes_by_itself() -> None:
     assert returned.is_set()
 
 
+async def test_a_cancelled_send_writes_nothing() -> None:
+    """A send from a cancelled caller, with nothing ahead of it, then one that is not.
+    Pass: the first raises Cancelled, and the client reads only the second message."""
+    transport, peer, client = _small_buffered_pair()
+    with trio.CancelScope() as cancelled:
+        cancelled.cancel()
+        await transport.send("never")
+    assert cancelled.cancelled_caught
+    with trio.fail_after(10):
+        await transport.send("after")
+        assert await _texts(peer, client, 1) == ["after"]
+
+
 async def test_a_send_waits_behind_one_the_socket_took_part_of() -> None:
     """One task sends a message far bigger than the socket's buffers, another a small one
     while the first is stuck. Pass: the client reads both whole, the big one first."""
