@@ -15,6 +15,7 @@ import trio
 import trio.testing
 
 from storage import Database, StorageError, open_database
+from storage.database import THREADED_COMMITS
 
 
 def _insert(value: int, connection: sqlite3.Connection) -> int:
@@ -209,6 +210,34 @@ async def test_a_write_from_a_cancelled_caller_is_not_queued(tmp_path: Path) -> 
         assert scope.cancelled_caught
         await db.write(partial(_insert, 2))  # committed after anything queued before it
         assert await db.read(_count) == 1
+
+
+async def test_commits_run_on_the_loops_thread_until_one_is_slow(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every commit counts as slow here: the first runs on the loop's thread, those of
+    the next THREADED_COMMITS seconds in a worker thread, then the loop's thread again.
+    Each switch to the thread is logged."""
+    loop_thread = threading.get_ident()
+    on_loop: list[bool] = []
+
+    def trace(statement: str) -> None:
+        if statement == "COMMIT":
+            on_loop.append(threading.get_ident() == loop_thread)
+
+    async with open_database(tmp_path / "db.sqlite", slow_commit=0.0) as db:
+        db._writer.set_trace_callback(trace)
+        await db.write(partial(_insert, 1))
+        await db.write(partial(_insert, 2))
+        await trio.sleep(THREADED_COMMITS - 1)
+        await db.write(partial(_insert, 3))
+        await trio.sleep(2)
+        await db.write(partial(_insert, 4))
+        await db.write(partial(_insert, 5))
+        assert await db.read(_count) == 5
+    assert on_loop == [True, False, False, True, False]
+    switches = [r for r in caplog.records if "commits run in a worker thread for 60 s" in r.message]
+    assert len(switches) == 2
 
 
 async def test_readers_cannot_write(tmp_path: Path) -> None:
