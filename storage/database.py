@@ -21,7 +21,7 @@ microseconds, and running them in a worker thread made them fight the loop
 for the GIL (a 50-request transaction took 10 ms there, 1.7 ms here). So a
 `fn` must be quick: a few statements on indexed rows, never a scan of a large
 table. COMMIT (a WAL append and its fsync) runs there too while commits are
-quick, and in a worker thread for a while after one was slow (see `_commit`),
+quick, and in a worker thread for a while after a few were slow (see `_commit`),
 so a slow disk never holds every connection for long. Waiting for another
 process's write lock always goes to a worker thread.
 
@@ -58,10 +58,13 @@ Work = Callable[[sqlite3.Connection], T]
 
 logger = logging.getLogger("hearth.storage")
 
-# A COMMIT slower than this (seconds of a slow disk's fsync) held the loop too long: the
-# commits of the next THREADED_COMMITS seconds run in a worker thread, then the loop's
-# thread is tried again.
+# COMMITs slower than this (seconds of a slow disk's fsync), SLOW_COMMITS_IN_A_ROW of them,
+# held the loop too long: the commits of the next THREADED_COMMITS seconds run in a worker
+# thread, then the loop's thread is tried again. In a row, because on a busy host a lone
+# COMMIT can take 80 ms (the process was not running), and every COMMIT of a slow disk is
+# slow.
 SLOW_COMMIT = 0.010
+SLOW_COMMITS_IN_A_ROW = 3
 THREADED_COMMITS = 60.0
 
 
@@ -129,6 +132,7 @@ class Database:
         self._run_sync = offload.run_sync(worker_threads)
         self._max_batch = max_batch
         self._slow_commit = slow_commit
+        self._slow_commits = 0  # in a row, on the loop's thread
         self._threaded_commits_until = -math.inf  # a Trio time
         self._busy_timeout_ms = busy_timeout_ms
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -280,7 +284,7 @@ class Database:
         return True
 
     async def _commit(self) -> None:
-        """COMMIT on the loop's thread, or in a worker thread for a while after a slow one.
+        """COMMIT on the loop's thread, or in a worker thread for a while after slow ones.
 
         A worker thread made a quick COMMIT slow: the thread waits for the GIL to start
         (up to the 5 ms switch interval while the loop runs Python), and the writer hears
@@ -294,12 +298,17 @@ class Database:
         started = time.perf_counter()
         self._writer.execute("COMMIT")
         took = time.perf_counter() - started
-        if took > self._slow_commit:
+        self._slow_commits = self._slow_commits + 1 if took > self._slow_commit else 0
+        if self._slow_commits == SLOW_COMMITS_IN_A_ROW:
             logger.warning(
-                "a COMMIT took %.1f ms: commits run in a worker thread for %.0f s",
+                "%d COMMITs in a row took over %.0f ms (the last %.1f ms):"
+                " commits run in a worker thread for %.0f s",
+                SLOW_COMMITS_IN_A_ROW,
+                self._slow_commit * 1000,
                 took * 1000,
                 THREADED_COMMITS,
             )
+            self._slow_commits = 0
             self._threaded_commits_until = trio.current_time() + THREADED_COMMITS
 
     async def _begin(self) -> None:
