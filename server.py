@@ -35,6 +35,7 @@ import settings as settings_module
 from handlers import channels, clicker, docs, garage, orders, parties
 from handlers.accounts import Accounts, PasswordHasher, TokenCodec
 from handlers.site import Site
+from handlers.web import MsgspecJSON
 from realtime import quart_routes
 from realtime.echo import Echo
 from realtime.endpoint import Limits
@@ -136,6 +137,7 @@ def create_http_app(config: Settings) -> QuartTrio:
     app = QuartTrio("hearth")
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
     docs.install(app)
+    app.json = MsgspecJSON(app)  # after quart-schema, which sets its own
     if config.server.trace_requests:
         trace_requests(app)
 

@@ -267,9 +267,10 @@ async def test_own_orders_only(http: httpx.AsyncClient) -> None:
     placed = (await http.post("/api/orders", json=order_body(), headers=_bearer(alice))).json()[
         "order"
     ]
-    assert (await http.get(f"/api/orders/{placed['id']}", headers=_bearer(alice))).json() == {
-        "order": placed
-    }
+    own = await http.get(f"/api/orders/{placed['id']}", headers=_bearer(alice))
+    assert own.json() == {"order": placed}
+    # Text goes out as UTF-8, not escaped to ASCII (which takes three times the bytes).
+    assert '"delivery_street":"Тверская"' in own.text
     response = await http.get(f"/api/orders/{placed['id']}", headers=_bearer(bob))
     assert (response.status_code, response.json()) == (404, {"error": "Order not found"})
     assert (await http.get("/api/orders", headers=_bearer(bob))).json() == {"orders": []}
