@@ -26,10 +26,13 @@ so a slow disk never holds every connection for long. Waiting for another
 process's write lock always goes to a worker thread.
 
 Reads run on read-only connections and see only committed data (WAL, so a
-reader never waits for the writer). `read` runs in a worker thread, for reads
-of any size; `read_now` runs on the loop's thread, for the point lookups of a
-hot command, where a worker thread's round trip costs more than the read (a
-Socket.IO `profile` went from 1,270 to 2,490 round trips/s).
+reader never waits for the writer). `read_now` runs on the loop's thread, for
+reads an index bounds: a point lookup, a page of one index's range (a few
+hundred rows at most). A worker thread's round trip costs more than such a read
+(a Socket.IO `profile` went from 1,270 to 2,490 round trips/s; a customer's page
+of 50 orders cost about 8 ms of server CPU there, 3 ms here). `read` runs in a
+worker thread, for reads whose cost grows with the data: a scan, a filter no
+index covers, a whole table at startup.
 
 Invariants: only the writer task's connection ever writes; a caller of
 `write` is answered only after the transaction holding its changes has
@@ -202,7 +205,7 @@ class Database:
 
     def read_now(self, work: Work[T]) -> T:
         """Run `work(connection)` on a read-only connection, in one snapshot, at once on the
-        loop's thread: only for a few indexed rows, like the statements of a write."""
+        loop's thread: only for what an index bounds, like the statements of a write."""
         return _in_snapshot(self._reader_now, work)
 
     async def run_writer(

@@ -140,7 +140,7 @@ class Accounts:
             return row
 
         email = _normal_email(email) or ""
-        row = await self.db.read(find) if email else None
+        row = self.db.read_now(find) if email else None
         matches = await self.hasher.verify(password, row[1] if row else None)
         return row[0] if row and matches else None
 

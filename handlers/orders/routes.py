@@ -193,7 +193,7 @@ def blueprint(
             page = read_query(Paging)
         except BodyError as problem:
             return error(400, str(problem))
-        rows = await orders.db.read(lambda c: store.history(c, person.id, page.limit, page.offset))
+        rows = orders.bonus_history(person.id, store.Page(page.limit, page.offset))
         return {"history": rows}, 200
 
     @routes.get("/api/orders/admin/all")

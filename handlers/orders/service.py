@@ -74,4 +74,22 @@ class Orders:
         return changed
 
     async def find(self, where: store.Filter, page: store.Page) -> list[dict[str, Any]]:
-        return await self.db.read(lambda connection: store.orders(connection, where, page))
+        """Orders matching `where`, newest first.
+
+        A customer's own (`where.user_id`) are a range of one index, a page at most: read
+        at once, on the loop's thread. A staff query may filter on columns no index
+        covers and scan the table: read in a worker thread.
+        """
+
+        def find(connection: sqlite3.Connection) -> list[dict[str, Any]]:
+            return store.orders(connection, where, page)
+
+        if where.user_id is not None:
+            return self.db.read_now(find)
+        return await self.db.read(find)
+
+    def bonus_history(self, user_id: int, page: store.Page) -> list[dict[str, Any]]:
+        """The customer's ledger, newest first: a page of one index's range."""
+        return self.db.read_now(
+            lambda connection: store.history(connection, user_id, page.limit, page.offset)
+        )

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
+import msgspec
+
 from handlers.orders.pricing import OrderProblem, OrderRequest, Quote
 
 Status = Literal[
@@ -350,7 +352,7 @@ def orders(
                 "name": name,
                 "quantity": quantity,
                 "price": unit_price,
-                "modifiers": json.loads(modifiers),
+                "modifiers": msgspec.json.decode(modifiers),
                 "total": unit_price * quantity,
             }
         )

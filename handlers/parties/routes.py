@@ -177,7 +177,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
             return fail("InvalidRequestBody")
         if not PHONE.fullmatch(form.phone or ""):
             return fail("PhoneRegexInvalid")
-        person = await db.read(partial(store.person_by, column="phone", value=form.phone))
+        person = db.read_now(partial(store.person_by, column="phone", value=form.phone))
         if person is None:
             await hasher.verify(form.password or "", None)  # the same time either way
             return fail("UserNotFound")
@@ -276,7 +276,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
     @routes.get("/api/v1/media/<media_id>")
     async def get_media(media_id: str) -> Any:
         """The media's bytes, with its content type."""
-        found = await db.read(partial(store.media, media_id=_uuid(media_id) or ""))
+        found = db.read_now(partial(store.media, media_id=_uuid(media_id) or ""))
         content = await parties.media.read(found["id"]) if found else None
         if found is None or content is None:
             return fail("MediaNotFound"), 404
@@ -287,7 +287,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
     @routes.get("/api/v1/media/metadata/<media_id>")
     async def media_metadata(media_id: str) -> Reply:
         """The media's id, name, size and content type."""
-        found = await db.read(partial(store.media, media_id=_uuid(media_id) or ""))
+        found = db.read_now(partial(store.media, media_id=_uuid(media_id) or ""))
         if found is None:
             return fail("MediaNotFound")
         return ok({key: found[key] for key in ("id", "name", "size", "contentType")})
@@ -296,7 +296,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
     @signed_in
     async def delete_media(person: store.Person, media_id: str) -> Reply:
         """Owner: delete media."""
-        found = await db.read(partial(store.media, media_id=_uuid(media_id) or ""))
+        found = db.read_now(partial(store.media, media_id=_uuid(media_id) or ""))
         if found is None:
             return fail("MediaNotFound")
         if found["ownerId"] != person.id:
@@ -307,9 +307,8 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
             parties.announce(event_id, "mediaRemoved", found["id"])
         return ok()
 
-    async def event_view(event: store.Event) -> Reply:
-        media = await db.read(partial(store.event_media, event_id=event.id))
-        chat = await db.read(partial(store.chat, event_id=event.id))
+    def event_view(event: store.Event) -> Reply:
+        media, chat = db.read_now(partial(store.media_and_chat, event_id=event.id))
         return ok(
             {
                 "id": event.id,
@@ -327,7 +326,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         event_id = _uuid(form.eventId)
         if event_id is None:
             return fail("InvalidIdFormat")
-        event = await db.read(partial(store.event, event_id=event_id))
+        event = db.read_now(partial(store.event, event_id=event_id))
         if event is None or event.closed:
             return fail("EventNotFound")
         if event.owner_id != person.id:
@@ -342,8 +341,8 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         event_id = _uuid(form.eventId if form else None)
         if event_id is None:
             return fail("InvalidIdFormat")
-        event = await db.read(partial(store.event, event_id=event_id))
-        return await event_view(event) if event is not None else fail("EventNotFound")
+        event = db.read_now(partial(store.event, event_id=event_id))
+        return event_view(event) if event is not None else fail("EventNotFound")
 
     @routes.post("/api/v1/events/range")
     @document_request(RangeForm)
@@ -404,7 +403,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
             )
         except store.Taken as taken:
             return fail(taken.code)
-        return await event_view(event)
+        return event_view(event)
 
     @routes.post("/api/v1/events/update")
     @document_request(EventForm)

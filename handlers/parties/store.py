@@ -246,6 +246,13 @@ def add_chat(connection: sqlite3.Connection, event_id: str, user_id: int, messag
     )
 
 
+def media_and_chat(
+    connection: sqlite3.Connection, event_id: str
+) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """What an event's page shows besides the event: its media and its latest chat."""
+    return event_media(connection, event_id), chat(connection, event_id)
+
+
 def chat(connection: sqlite3.Connection, event_id: str, limit: int = 500) -> list[dict[str, Any]]:
     """The event's latest messages, oldest first, with the authors as they are now."""
     rows = connection.execute(
