@@ -8,8 +8,9 @@ added to it, a public one by every member of its workspace.
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 from typing import Any, Literal, get_args
+
+from handlers.timestamps import now_iso
 
 Role = Literal["admin", "moderator", "user", "guest"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -18,10 +19,6 @@ MAY_CREATE_CHANNELS = ("admin", "moderator", "user")
 
 class NameTaken(Exception):
     """The workspace already has a channel with that name."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def channel_view(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -40,7 +37,7 @@ def create_workspace(
     connection: sqlite3.Connection, creator_id: int, name: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The new workspace (its creator its admin) and its `general` channel."""
-    at = _now()
+    at = now_iso()
     workspace_id = connection.execute(
         "INSERT INTO workspaces (name, creator_id, created_at) VALUES (?, ?, ?)",
         (name, creator_id, at),
@@ -79,7 +76,7 @@ def create_channel(
         channel_id = connection.execute(
             "INSERT INTO channels (workspace_id, name, is_private, creator_id, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
-            (workspace_id, name, int(private), creator_id, _now()),
+            (workspace_id, name, int(private), creator_id, now_iso()),
         ).lastrowid
     except sqlite3.IntegrityError as error:
         if "UNIQUE" in str(error):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from handlers.orders import store
+from handlers.timestamps import now_iso
 from realtime.connection import Connection
 from realtime.hub import Hub
 
@@ -102,7 +103,7 @@ class Events:
                     "amount": change.amount,
                     "orderId": change.order_id,
                 },
-                "timestamp": store.now_iso(),
+                "timestamp": now_iso(),
             },
         )
 
@@ -110,6 +111,6 @@ class Events:
         data: dict[str, Any] = {"entity": "order", "entityId": job.order_id}
         if error is not None:
             data["error"] = error
-        data["timestamp"] = store.now_iso()
+        data["timestamp"] = now_iso()
         event = "sync-success" if error is None else "sync-error"
         self.publish([ADMIN_ROOM, city_room(job.city_id)], event, data)

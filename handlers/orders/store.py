@@ -14,12 +14,12 @@ import secrets
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 import msgspec
 
 from handlers.orders.pricing import OrderProblem, OrderRequest, Quote
+from handlers.timestamps import now_iso
 
 Status = Literal[
     "pending", "confirmed", "preparing", "ready", "delivering", "completed", "cancelled"
@@ -32,11 +32,6 @@ _ORDER_COLUMNS = (
     " delivery_cost, bonus_used, total, bonuses_earned, status, pos_id, created_at, updated_at"
 )
 _ORDER_FIELDS = [name.strip() for name in _ORDER_COLUMNS.split(",")]
-
-
-def now_iso() -> str:
-    """The time as the seed's events show it: 2024-01-15T10:30:00.000Z."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # -- people -------------------------------------------------------------------------------
