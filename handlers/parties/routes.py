@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial, wraps
@@ -164,8 +165,8 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
                     password_hash=hashed,
                 )
             )
-        except store.Taken as taken:
-            return fail(taken.code)
+        except store.Conflict as conflict:
+            return fail(conflict.code)
         return await user_view(person)
 
     @routes.post("/api/v1/users/login")
@@ -218,12 +219,13 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
             updated = await db.write(
                 partial(store.update_person, user_id=person.id, name=name, phone=form.phone)
             )
-        except store.Taken as taken:
-            return fail(taken.code)
+        except store.Conflict as conflict:
+            return fail(conflict.code)
         return ok({"accessToken": parties.token(updated)})
 
-    async def upload(person: store.Person, field: str) -> Any:
-        """Save the uploaded file in `field`; its media id, or the refusal to answer."""
+    async def upload(person: store.Person, field: str, *, event_id: str | None = None) -> Any:
+        """Save the uploaded file in `field` (shown on the event `event_id`, if given, in
+        the same transaction); its media id, or the refusal to answer."""
         try:
             files = await request.files
         except RequestEntityTooLarge:
@@ -240,17 +242,19 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
                 if len(content) <= parties.settings.max_media_bytes
                 else "MediaTooLarge"
             )
+        name = (upload.filename or media_id)[:200]
+        limit = parties.settings.max_event_media
+
+        def keep(connection: sqlite3.Connection) -> None:
+            store.add_media(connection, media_id, person.id, name, upload.mimetype, len(content))
+            if event_id is not None:
+                store.attach_media(connection, event_id, media_id, limit)
+
         try:
-            await db.write(
-                partial(
-                    store.add_media,
-                    media_id=media_id,
-                    owner_id=person.id,
-                    name=(upload.filename or media_id)[:200],
-                    content_type=upload.mimetype,
-                    size=len(content),
-                )
-            )
+            await db.write(keep)
+        except store.Conflict as conflict:  # the event's media are full
+            await parties.media.delete(media_id)
+            return fail(conflict.code)
         except StorageError:
             await parties.media.delete(media_id)  # a file without its row would be left over
             raise
@@ -401,8 +405,8 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
                     y=place[1],
                 )
             )
-        except store.Taken as taken:
-            return fail(taken.code)
+        except store.Conflict as conflict:
+            return fail(conflict.code)
         return event_view(event)
 
     @routes.post("/api/v1/events/update")
@@ -459,10 +463,9 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         event = await owned_event(person, EventForm(eventId=form.get("eventId")))
         if not isinstance(event, store.Event):
             return event
-        media_id = await upload(person, "media")
+        media_id = await upload(person, "media", event_id=event.id)
         if not isinstance(media_id, str):
             return media_id
-        await db.write(partial(store.attach_media, event_id=event.id, media_id=media_id))
         parties.announce(event.id, "mediaAdded", media_id)
         return ok(media_id)
 

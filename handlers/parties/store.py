@@ -16,8 +16,9 @@ from typing import Any
 from handlers.timestamps import now_iso
 
 
-class Taken(Exception):
-    """A unique value (phone, name) belongs to someone else; the code names which."""
+class Conflict(Exception):
+    """The write conflicts with what is stored (a phone or name someone else has, an
+    owner's second open event, an event's media full); the code names which."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -68,7 +69,7 @@ def _check_free(connection: sqlite3.Connection, user_id: int | None, **values: s
             f"SELECT user_id FROM party_people WHERE {column} = ?", (value,)
         ).fetchone()
         if row is not None and row[0] != user_id:
-            raise Taken(code)
+            raise Conflict(code)
 
 
 def update_person(
@@ -170,7 +171,7 @@ def create_event(
     connection: sqlite3.Connection, owner_id: int, name: str, address: str, x: float, y: float
 ) -> Event:
     if open_event_of(connection, owner_id) is not None:
-        raise Taken("OwnerAlreadyHasEvent")
+        raise Conflict("OwnerAlreadyHasEvent")
     event_id = str(uuid.uuid4())
     connection.execute(
         "INSERT INTO party_events (id, owner_id, name, address, x, y, created_at)"
@@ -219,7 +220,14 @@ def event_media(connection: sqlite3.Connection, event_id: str) -> list[dict[str,
     ]
 
 
-def attach_media(connection: sqlite3.Connection, event_id: str, media_id: str) -> None:
+def attach_media(connection: sqlite3.Connection, event_id: str, media_id: str, limit: int) -> None:
+    """Show the media on the event; raises Conflict when it shows `limit` already (so
+    that an event's page, read on the loop's thread, stays bounded)."""
+    (shown,) = connection.execute(
+        "SELECT count(*) FROM party_event_media WHERE event_id = ?", (event_id,)
+    ).fetchone()
+    if shown >= limit:
+        raise Conflict("TooManyMedia")
     connection.execute(
         "INSERT OR IGNORE INTO party_event_media (event_id, media_id, added_at) VALUES (?, ?, ?)",
         (event_id, media_id, now_iso()),

@@ -424,3 +424,39 @@ async def test_media(http: httpx.AsyncClient, config: settings.Settings) -> None
     assert (await http.get(f"/api/v1/media/{media_id}")).status_code == 404
     assert codes(await http.get(f"/api/v1/media/metadata/{media_id}")) == ["MediaNotFound"]
     assert (await http.get("/health")).json()["isSuccess"]
+
+
+@pytest.mark.settings(parties={"max_event_media": 2})
+async def test_an_event_shows_at_most_max_event_media(
+    http: httpx.AsyncClient, config: settings.Settings
+) -> None:
+    owner = await person(http, "Collector")
+    created = await http.post(
+        "/api/v1/events/create",
+        json={"name": "P", "address": "A", "coordinates": {"x": 0, "y": 0}},
+        headers=auth(owner),
+    )
+    event_id = created.json()["result"]["id"]
+
+    async def add() -> httpx.Response:
+        return await http.post(
+            "/api/v1/events/media/add",
+            data={"eventId": event_id},
+            files={"media": ("p.png", PNG, "image/png")},
+            headers=auth(owner),
+        )
+
+    shown = {(await add()).json()["result"] for _ in range(2)}
+    media_dir = Path(config.storage.path).parent / "media"
+    files = sorted(path.name for path in media_dir.iterdir())
+    assert codes(await add()) == ["TooManyMedia"]
+    assert sorted(path.name for path in media_dir.iterdir()) == files  # nothing left behind
+    got = (await http.post("/api/v1/events/get", json={"eventId": event_id})).json()["result"]
+    assert {media["id"] for media in got["media"]} == shown
+    removed = await http.post(
+        "/api/v1/events/media/remove",
+        json={"eventId": event_id, "mediaId": shown.pop()},
+        headers=auth(owner),
+    )
+    assert removed.json()["isSuccess"]
+    assert (await add()).json()["isSuccess"]  # room again
