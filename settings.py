@@ -140,6 +140,7 @@ class GarageSettings(_Section):
 class PartiesSettings(_Section):
     token_lifetime_days: int
     max_media_bytes: int
+    media_keep_free_bytes: int
     media_types: list[str]
     max_event_media: int
     chat_max_length: int

@@ -285,7 +285,9 @@ async def test_a_full_disk_refuses_every_write_cleanly_and_recovers(tmp_path: Pa
     extra = (
         f"[realtime]\nrate_per_second = 1e6\nrate_burst = 1000000\nidempotency_window = 1\n\n"
         f'[clicker]\nsweep_interval = 0.2\n\n[orders]\ntelegram_bot_token = "{BOT_TOKEN}"\n'
-        f'pos_mode = "off"\n'
+        f'pos_mode = "off"\n\n'
+        # The whole tmpfs is smaller than the space uploads keep free: this test fills it.
+        "[parties]\nmedia_keep_free_bytes = 0\n"
     )
     await seed_database(make_settings(tmp_path))
     # The users are made on an ordinary disk, the way any test makes them.

@@ -27,6 +27,7 @@ def install(site: Site, *, settings: PartiesSettings, min_password_length: int) 
         site.db.path.parent / "media",
         allowed=settings.media_types,
         max_bytes=settings.max_media_bytes,
+        keep_free=settings.media_keep_free_bytes,
     )
     parties = Parties(
         db=site.db, hub=site.hub, accounts=site.accounts, media=media, settings=settings

@@ -4,6 +4,10 @@ An upload is checked before it is kept: its declared content type must be
 allowed, its first bytes must look like that type, and its size within the
 limit. The bytes go to a temporary file that is renamed into place only when
 everything passed, so a refused or interrupted upload leaves nothing behind.
+
+The database lives on the same disk: an upload that would leave less than
+`keep_free` bytes free is refused as if the disk were full (StorageError), so
+one user's uploads cannot stop every app's writes.
 """
 
 from __future__ import annotations
@@ -34,17 +38,21 @@ class Refused(Exception):
 
 
 class MediaStore:
-    def __init__(self, directory: Path, *, allowed: list[str], max_bytes: int) -> None:
+    def __init__(
+        self, directory: Path, *, allowed: list[str], max_bytes: int, keep_free: int
+    ) -> None:
         self.directory = directory
         self._allowed = frozenset(allowed)
         self._max_bytes = max_bytes
+        self._keep_free = keep_free
 
     def path(self, media_id: str) -> Path:
         return self.directory / media_id
 
     async def save(self, content: bytes, content_type: str) -> str:
         """Keep `content` under a new id and return it; raises Refused, and StorageError
-        when the disk is full (nothing is left behind)."""
+        when the disk is full or would keep less than `keep_free` free (nothing is left
+        behind)."""
         content_type = content_type.split(";")[0].strip().lower()
         if content_type not in self._allowed:
             raise Refused(f"content type {content_type!r} is not accepted")
@@ -65,6 +73,9 @@ class MediaStore:
 
     def _write(self, media_id: str, content: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        disk = os.statvfs(self.directory)
+        if disk.f_bavail * disk.f_frsize - len(content) < self._keep_free:
+            raise OSError(errno.ENOSPC, "the disk's last space is kept for the database")
         partial = self.directory / f".{media_id}.partial"
         try:
             with partial.open("wb") as file:

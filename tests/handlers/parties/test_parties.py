@@ -20,6 +20,7 @@ from trio_websocket import (
 )
 
 import settings
+from server import STORAGE_UNAVAILABLE
 from tests.clients import close_code
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
@@ -460,3 +461,26 @@ async def test_an_event_shows_at_most_max_event_media(
     )
     assert removed.json()["isSuccess"]
     assert (await add()).json()["isSuccess"]  # room again
+
+
+@pytest.mark.settings(parties={"media_keep_free_bytes": 2**62})
+async def test_uploads_leave_the_database_its_disk(
+    http: httpx.AsyncClient, config: settings.Settings
+) -> None:
+    owner = await person(http, "Hoarder")
+    for route, field in (("/api/v1/media", "file"), ("/api/v1/users/media/set", "image")):
+        refused = await http.post(
+            route, files={field: ("a.png", PNG, "image/png")}, headers=auth(owner)
+        )
+        assert (refused.status_code, refused.headers["Retry-After"], refused.json()) == (
+            503,
+            "1",
+            {"error": "Service Unavailable", "message": STORAGE_UNAVAILABLE},
+        )
+    assert not any((Path(config.storage.path).parent / "media").iterdir())  # nothing kept
+    created = await http.post(
+        "/api/v1/events/create",
+        json={"name": "P", "address": "A", "coordinates": {"x": 0, "y": 0}},
+        headers=auth(owner),
+    )
+    assert created.json()["isSuccess"]  # the database still takes writes
