@@ -12,6 +12,8 @@ One task beats for every session (`EngineServer.run`): a task of its own cost a
 session 3.4 KiB. Every `min(pingInterval, pingTimeout) / 4` seconds it pings the EIO 4
 sessions that are due and drops those whose ping went unanswered past pingTimeout, or
 (EIO 3) that were silent past pingInterval + pingTimeout; a beat may come that step late.
+A sweep that starts a second late (the loop was held) drops nobody: what the clients
+sent meanwhile may be unread. The next sweep judges.
 
 Invariants: a session has at most one waiting GET (a second one is a 400);
 packets reach the client in the order they were sent, across the upgrade; a
@@ -33,7 +35,7 @@ import trio
 
 from realtime.endpoint import Admission
 from realtime.keepalive import PINGS_PER_TURN, TURN_PAUSE
-from realtime.schedule import run_every
+from realtime.schedule import loop_was_held, run_every_late
 from realtime.transport import ConnectionClosed, Handshake, Message, Messages, Transport
 
 logger = logging.getLogger("hearth.engineio")
@@ -401,9 +403,9 @@ class EngineServer:
         """Host the sessions, and beat for them, until cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            await run_every(self.options.beat_step, self._sweep)
+            await run_every_late(self.options.beat_step, self._sweep)
 
-    async def _sweep(self) -> None:
+    async def _sweep(self, late: float) -> None:
         """Ping the sessions that are due, drop the silent ones.
 
         Pings go `PINGS_PER_TURN` at a time, as the WebSocket keepalive's do: sessions
@@ -411,11 +413,12 @@ class EngineServer:
         or polling-full client) is sent by a task of its own.
         """
         assert self._nursery is not None
+        judging = not loop_was_held(late, "an engine.io sweep")
         pinged = 0
         for session in list(self._sessions.values()):
             # The clock read for each: the sweep pauses, and a deadline counts from its ping.
             beat = session.beat(trio.current_time())
-            if beat is Beat.DROP:
+            if beat is Beat.DROP and judging:
                 logger.info("engine.io session %s timed out", session.sid)
                 await session.abort()
             elif beat is Beat.PING:

@@ -407,6 +407,36 @@ async def test_an_eio4_session_is_pinged_every_interval_and_dropped_when_silent(
     assert socket.closed_with == (1000, "")
 
 
+async def test_a_sweep_after_the_loop_was_held_drops_nobody(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """EIO 4: the client answers the pings at 25, 50 and 75 s. The loop is then held from
+    the ping at 100 until 125, past that ping's timeout (120), and its pong is read only
+    after the sweep the hold delayed. Pass: that sweep drops nobody; the session is pinged
+    again at 130 and, silent from then on, dropped at 150."""
+    socket = Socket(takes_nowait=True)
+    pinged: list[float] = []
+    dropped: list[float] = []
+
+    async def client() -> None:
+        async for message in socket.to_client:
+            if message != "2":
+                continue
+            pinged.append(trio.current_time())
+            if len(pinged) == 4:
+                autojump_clock.jump(25)  # held, as a stalled disk or a paused process holds it
+                await trio.sleep(0.5)
+            if len(pinged) <= 4:
+                socket.from_client.send_nowait("3")
+        dropped.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client)
+        await _serve_on(socket, _read_until_closed)
+    assert pinged == [25.0, 50.0, 75.0, 100.0, 130.0]
+    assert dropped == [150.0]
+
+
 async def test_an_eio3_session_is_dropped_after_interval_and_timeout_of_silence(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

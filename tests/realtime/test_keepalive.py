@@ -135,3 +135,40 @@ async def test_a_sweep_pauses_between_turns_of_pings(
         nursery.cancel_scope.cancel()
     assert any(0 < dropped < len(connections) - 1 for dropped in dropped_seen)
     assert left is not None and not left.closing  # gone before the sweep reached it
+
+
+class _CountedTransport(_UnansweredTransport):
+    """An idle socket whose last ping got no pong yet; counts the pings it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__(reading=True)
+        self.pinged = 0
+
+    def ping(self) -> None:
+        self.pinged += 1
+        self.awaiting_pong = True
+
+
+async def test_a_sweep_after_the_loop_was_held_drops_nobody(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The loop was held past a sweep's time (a stalled disk, a paused process), and the
+    pong that came meanwhile is read only after that sweep ran. Pass: that sweep drops
+    nobody; the next one, on time, pings the connection whose pong was read and drops the
+    one that never answered."""
+    hub = Hub(max_connections_per_user=4)
+    answering, silent = _CountedTransport(), _CountedTransport()
+    connections = [_connection(answering), _connection(silent)]
+    for connection in connections:
+        hub.attach(connection)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_keepalive, hub, INTERVAL)
+        await trio.sleep(INTERVAL - 1)
+        autojump_clock.jump(4)  # held: the sweep due at INTERVAL starts 3 s late
+        await trio.sleep(0.5)
+        assert [connection.closing for connection in connections] == [False, False]
+        answering.awaiting_pong = False  # its pong, read at last
+        await trio.sleep(INTERVAL)
+        nursery.cancel_scope.cancel()
+    assert (answering.pinged, connections[0].closing) == (1, False)
+    assert (silent.pinged, connections[1].close_reason) == (0, "keepalive timeout")
