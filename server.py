@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 
 import settings as settings_module
 from handlers import channels, clicker, docs, garage, orders, parties
-from handlers.accounts import Accounts, PasswordHasher, TokenCodec
+from handlers.accounts import Accounts, PasswordHasher, SignInThrottle, TokenCodec
 from handlers.site import Site
 from handlers.web import MsgspecJSON
 from realtime import quart_routes
@@ -94,6 +94,10 @@ async def build(config: Settings, db: Database) -> Built:
             refresh_secret=config.secrets.refresh_token,
             issuer=config.accounts.token_issuer,
             audience=config.accounts.token_audience,
+        ),
+        throttle=SignInThrottle(
+            free=config.accounts.sign_in_free_failures,
+            longest=config.accounts.sign_in_longest_wait,
         ),
         min_password_length=config.accounts.min_password_length,
     )

@@ -76,6 +76,8 @@ class SecretSettings(_Section):
 class AccountSettings(_Section):
     bcrypt_cost: int
     min_password_length: int
+    sign_in_free_failures: int
+    sign_in_longest_wait: Seconds
     token_issuer: str
     token_audience: str
 

@@ -9,6 +9,7 @@ from handlers.accounts.service import (
     RefreshRefused,
     TokenPair,
 )
+from handlers.accounts.throttle import SignInThrottle, SignInThrottled
 from handlers.accounts.tokens import Claims, TokenCodec, TokenError, TokenExpired, TokenInvalid
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "Lifetimes",
     "PasswordHasher",
     "RefreshRefused",
+    "SignInThrottle",
+    "SignInThrottled",
     "TokenCodec",
     "TokenError",
     "TokenExpired",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.accounts.passwords import PasswordHasher, password_problem
+from handlers.accounts.throttle import SignInThrottle
 from handlers.accounts.tokens import TokenCodec, TokenError
 from storage import Database
 
@@ -59,11 +60,18 @@ class Lifetimes:
 
 class Accounts:
     def __init__(
-        self, db: Database, hasher: PasswordHasher, tokens: TokenCodec, *, min_password_length: int
+        self,
+        db: Database,
+        hasher: PasswordHasher,
+        tokens: TokenCodec,
+        *,
+        throttle: SignInThrottle,
+        min_password_length: int,
     ) -> None:
         self.db = db
         self.hasher = hasher
         self.tokens = tokens
+        self.throttle = throttle  # every app's sign-ins, by email or phone
         self._min_password_length = min_password_length
 
     async def load_logouts(self) -> None:
@@ -131,7 +139,8 @@ class Accounts:
         return created
 
     async def login_email(self, email: str, password: str) -> int | None:
-        """The user id for these credentials, or None (same time either way)."""
+        """The user id for these credentials, or None (same time either way); raises
+        SignInThrottled while the email's sign-ins must wait."""
 
         def find(connection: sqlite3.Connection) -> tuple[int, str | None] | None:
             row: tuple[int, str | None] | None = connection.execute(
@@ -140,9 +149,16 @@ class Accounts:
             return row
 
         email = _normal_email(email) or ""
+        if email:
+            self.throttle.check(email)
         row = self.db.read_now(find) if email else None
         matches = await self.hasher.verify(password, row[1] if row else None)
-        return row[0] if row and matches else None
+        if row and matches:
+            self.throttle.succeeded(email)
+            return row[0]
+        if email:
+            self.throttle.failed(email)
+        return None
 
     async def issue_pair(
         self, user_id: int, lifetimes: Lifetimes, claims: Mapping[str, Any] | None = None

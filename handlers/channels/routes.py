@@ -22,6 +22,7 @@ from handlers.accounts import (
     EmailTaken,
     Lifetimes,
     RefreshRefused,
+    SignInThrottled,
     TokenCodec,
     TokenError,
     TokenPair,
@@ -35,7 +36,13 @@ from storage import Database
 Reply = tuple[Any, int]
 View = Callable[..., Awaitable[Reply]]
 Name = Annotated[str, msgspec.Meta(min_length=3, max_length=100, pattern=SINGLE_LINE)]
-REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+}
 
 
 class Credentials(msgspec.Struct):
@@ -125,7 +132,10 @@ def blueprint(
             given = (await read_body(SignIn)).credentials
         except BodyError:
             return error(400, "credentials.email and credentials.password are required")
-        user_id = await accounts.login_email(given.email, given.password)
+        try:
+            user_id = await accounts.login_email(given.email, given.password)
+        except SignInThrottled as throttled:
+            return error(429, str(throttled))
         if user_id is None:
             return error(401, "Email or password are invalid")
         email = given.email.strip()

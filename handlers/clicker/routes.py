@@ -22,6 +22,7 @@ from handlers.accounts import (
     EmailTaken,
     Lifetimes,
     RefreshRefused,
+    SignInThrottled,
     TokenError,
     TokenPair,
 )
@@ -70,7 +71,10 @@ def blueprint(accounts: Accounts, lifetimes: Lifetimes, hub: Hub) -> Blueprint:
         given = await credentials()
         if given is None:
             return _failure("2", "not enough data", 400)
-        user_id = await accounts.login_email(given.email, given.password)
+        try:
+            user_id = await accounts.login_email(given.email, given.password)
+        except SignInThrottled as throttled:
+            return _failure("1", str(throttled), 429)
         if user_id is None:
             return _failure("1", "invalid user info", 401)
         return _tokens(await accounts.issue_pair(user_id, lifetimes, _claims(user_id)))

@@ -18,7 +18,7 @@ import msgspec
 from quart import Blueprint
 from quart_schema import document_querystring, document_request, tag_blueprint
 
-from handlers.accounts import Accounts, TokenCodec
+from handlers.accounts import Accounts, SignInThrottled, TokenCodec
 from handlers.orders import auth, store
 from handlers.orders.pricing import OrderProblem, OrderRequest
 from handlers.orders.service import Orders
@@ -122,7 +122,10 @@ def blueprint(
             given = await read_body(Credentials)
         except BodyError:
             return error(400, "email and password are required")
-        user_id = await accounts.login_email(given.email, given.password)
+        try:
+            user_id = await accounts.login_email(given.email, given.password)
+        except SignInThrottled as throttled:
+            return error(429, str(throttled))
         person = orders.person(user_id) if user_id is not None else None
         if person is None or person.role not in store.STAFF_ROLES:
             return error(401, "Invalid email or password")

@@ -21,6 +21,7 @@ from quart import Blueprint, Response, request
 from quart_schema import document_request, tag_blueprint
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from handlers.accounts import SignInThrottled
 from handlers.accounts.passwords import password_problem
 from handlers.parties import store
 from handlers.parties.media import Refused
@@ -98,7 +99,7 @@ def _place(coordinates: Coordinates | None) -> tuple[float, float] | None:
 def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
     routes = Blueprint("parties", __name__)
     tag_blueprint(routes, ["parties"])
-    db, hasher = parties.db, parties.accounts.hasher
+    db, hasher, throttle = parties.db, parties.accounts.hasher, parties.accounts.throttle
 
     async def body(schema: type[Any]) -> Any:
         try:
@@ -178,12 +179,20 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
             return fail("InvalidRequestBody")
         if not PHONE.fullmatch(form.phone or ""):
             return fail("PhoneRegexInvalid")
-        person = db.read_now(partial(store.person_by, column="phone", value=form.phone))
+        phone = form.phone or ""
+        try:
+            throttle.check(phone)
+        except SignInThrottled:
+            return fail("TooManyAttempts")
+        person = db.read_now(partial(store.person_by, column="phone", value=phone))
         if person is None:
             await hasher.verify(form.password or "", None)  # the same time either way
+            throttle.failed(phone)
             return fail("UserNotFound")
         if not await hasher.verify(form.password or "", person.password_hash):
+            throttle.failed(phone)
             return fail("InvalidPassword")
+        throttle.succeeded(phone)
         return await user_view(person)
 
     @routes.post("/api/v1/users/password/change")

@@ -1,0 +1,122 @@
+"""Sign-in throttling: the throttle's waits on the autojump clock, and every app's sign-in
+answering it in its own way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+import settings
+from handlers.accounts import SignInThrottle, SignInThrottled
+from tests.clients import register
+from tests.orders_clients import make_staff
+
+
+async def test_the_wait_doubles_past_the_free_failures_up_to_the_longest(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    throttle = SignInThrottle(free=2, longest=5.0)
+    for _ in range(3):  # two failures are free; the third makes the next sign-in wait
+        throttle.check("a@example.com")
+        throttle.failed("a@example.com")
+    waits = []
+    for _ in range(5):
+        with pytest.raises(SignInThrottled) as refused:
+            throttle.check("a@example.com")
+        waits.append(refused.value.seconds)
+        await trio.sleep(refused.value.seconds)
+        throttle.check("a@example.com")  # waited: this one may try
+        throttle.failed("a@example.com")
+    assert waits == [1, 2, 4, 5, 5]
+    throttle.check("b@example.com")  # other accounts do not wait
+    await trio.sleep(5)
+    throttle.succeeded("a@example.com")
+    throttle.failed("a@example.com")
+    throttle.check("a@example.com")  # a success starts the count again
+
+
+async def test_it_forgets_the_identifier_left_alone_longest_past_its_capacity() -> None:
+    throttle = SignInThrottle(free=0, longest=60.0, capacity=2)
+    for who in ("a", "b", "c"):
+        throttle.failed(who)
+    throttle.check("a")  # forgotten
+    for who in ("b", "c"):
+        with pytest.raises(SignInThrottled):
+            throttle.check(who)
+
+
+WRONG, RIGHT = "not my password", "correct horse"
+TOO_MANY = "too many failed sign-ins; try again in 1 s"
+
+
+# No worker threads: bcrypt runs on the loop, so the autojump clock waits for it.
+@pytest.mark.settings(server={"worker_threads": False})
+async def test_every_sign_in_answers_the_throttle(
+    autojump_clock: trio.testing.MockClock, http: httpx.AsyncClient, config: settings.Settings
+) -> None:
+    """Six wrong passwords in a row (five are free, the sixth makes the next sign-in wait a
+    second). Pass: each app answers the next sign-in, right password and all, with its own
+    refusal, and signs in after the second."""
+    await register(http, "clicker@example.com")
+    await register(http, "channels@example.com")
+    make_staff(config.storage.path, "staff@example.com", "admin")
+    staff_password = "staff password"
+    created = await http.post(
+        "/api/v1/users/create",
+        json={
+            "name": "Guessed",
+            "phone": "9111111111",
+            "password": RIGHT,
+            "confirmPassword": RIGHT,
+        },
+    )
+    assert created.json()["isSuccess"]
+    parties_refusal = {
+        "isSuccess": False,
+        "errors": [{"errorCode": "TooManyAttempts"}],
+        "result": None,
+    }
+    cases: list[tuple[str, Any, str, int, Any, int]] = [
+        (
+            "/auth",
+            {"email": "clicker@example.com"},
+            RIGHT,
+            401,
+            {"status": "1", "message": TOO_MANY},
+            429,
+        ),
+        (
+            "/signin",
+            {"email": "channels@example.com"},
+            RIGHT,
+            401,
+            {"statusCode": 429, "message": TOO_MANY, "error": "Too Many Requests"},
+            429,
+        ),
+        (
+            "/api/auth/admin/login",
+            {"email": "staff@example.com"},
+            staff_password,
+            401,
+            {"error": TOO_MANY},
+            429,
+        ),
+        ("/api/v1/users/login", {"phone": "9111111111"}, RIGHT, 200, parties_refusal, 200),
+    ]
+    for path, who, right, wrong_status, refusal, refusal_status in cases:
+
+        async def sign_in(password: str, path: str = path, who: Any = who) -> httpx.Response:
+            body = who | {"password": password}
+            return await http.post(path, json={"credentials": body} if path == "/signin" else body)
+
+        for _ in range(6):
+            assert (await sign_in(WRONG)).status_code == wrong_status, path
+        refused = await sign_in(right)
+        assert (refused.status_code, refused.json()) == (refusal_status, refusal), path
+        await trio.sleep(1)
+        signed_in = await sign_in(right)
+        assert signed_in.status_code == 200 and "errorCode" not in signed_in.text, path
