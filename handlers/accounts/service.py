@@ -150,14 +150,12 @@ class Accounts:
 
         email = _normal_email(email) or ""
         if email:
-            self.throttle.check(email)
+            self.throttle.attempt(email)
         row = self.db.read_now(find) if email else None
         matches = await self.hasher.verify(password, row[1] if row else None)
         if row and matches:
             self.throttle.succeeded(email)
             return row[0]
-        if email:
-            self.throttle.failed(email)
         return None
 
     async def issue_pair(

@@ -4,7 +4,9 @@ After `free` failures in a row, an account's next sign-in must wait a second,
 and each further failure doubles the wait, up to `longest`; a success clears the
 account's count. Guessing one account's password online then runs at about one
 guess per `longest` seconds, and its owner, while someone guesses, waits at most
-that long. Every sign-in asks first, so a refused one costs no bcrypt.
+that long. Every sign-in asks first, so a refused one costs no bcrypt, and counts
+as failed from then until it succeeds, so sign-ins sent at once count at once (a
+thousand parallel guesses get no further than the first few).
 
 Counts live in memory, by identifier (an email, a phone), for at most `capacity`
 identifiers: the one left alone longest is forgotten first, so a flood of
@@ -33,18 +35,17 @@ class SignInThrottle:
         self._capacity = capacity
         self._failures: dict[str, tuple[int, float]] = {}  # who -> (in a row, wait until)
 
-    def check(self, who: str) -> None:
-        """Raise SignInThrottled while `who`'s sign-ins must wait."""
-        failed = self._failures.get(who)
-        if failed is not None:
-            left = failed[1] - trio.current_time()
-            if left > 0:
-                raise SignInThrottled(math.ceil(left))
-
-    def failed(self, who: str) -> None:
-        count = self._failures.pop(who, (0, 0.0))[0] + 1
+    def attempt(self, who: str) -> None:
+        """Start a sign-in of `who`, counted as failed until `succeeded`; raises
+        SignInThrottled (counting nothing) while `who`'s sign-ins must wait."""
+        count, until = self._failures.pop(who, (0, 0.0))
+        now = trio.current_time()
+        if until > now:
+            self._failures[who] = (count, until)  # now the newest
+            raise SignInThrottled(math.ceil(until - now))
+        count += 1
         wait = 0.0 if count <= self._free else min(2.0 ** (count - self._free - 1), self._longest)
-        self._failures[who] = (count, trio.current_time() + wait)  # now the newest
+        self._failures[who] = (count, now + wait)
         if len(self._failures) > self._capacity:
             del self._failures[next(iter(self._failures))]
 

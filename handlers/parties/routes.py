@@ -181,16 +181,14 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
             return fail("PhoneRegexInvalid")
         phone = form.phone or ""
         try:
-            throttle.check(phone)
+            throttle.attempt(phone)
         except SignInThrottled:
             return fail("TooManyAttempts")
         person = db.read_now(partial(store.person_by, column="phone", value=phone))
         if person is None:
             await hasher.verify(form.password or "", None)  # the same time either way
-            throttle.failed(phone)
             return fail("UserNotFound")
         if not await hasher.verify(form.password or "", person.password_hash):
-            throttle.failed(phone)
             return fail("InvalidPassword")
         throttle.succeeded(phone)
         return await user_view(person)

@@ -21,32 +21,40 @@ async def test_the_wait_doubles_past_the_free_failures_up_to_the_longest(
 ) -> None:
     throttle = SignInThrottle(free=2, longest=5.0)
     for _ in range(3):  # two failures are free; the third makes the next sign-in wait
-        throttle.check("a@example.com")
-        throttle.failed("a@example.com")
+        throttle.attempt("a@example.com")
     waits = []
     for _ in range(5):
         with pytest.raises(SignInThrottled) as refused:
-            throttle.check("a@example.com")
+            throttle.attempt("a@example.com")
         waits.append(refused.value.seconds)
         await trio.sleep(refused.value.seconds)
-        throttle.check("a@example.com")  # waited: this one may try
-        throttle.failed("a@example.com")
+        throttle.attempt("a@example.com")  # waited: this one may try, and fails
     assert waits == [1, 2, 4, 5, 5]
-    throttle.check("b@example.com")  # other accounts do not wait
+    throttle.attempt("b@example.com")  # other accounts do not wait
     await trio.sleep(5)
+    throttle.attempt("a@example.com")
     throttle.succeeded("a@example.com")
-    throttle.failed("a@example.com")
-    throttle.check("a@example.com")  # a success starts the count again
+    for _ in range(2):
+        throttle.attempt("a@example.com")  # a success starts the count again
+
+
+async def test_sign_ins_sent_at_once_count_at_once() -> None:
+    """None of them has failed yet when the next starts: each counts from its start."""
+    throttle = SignInThrottle(free=2, longest=60.0)
+    for _ in range(3):
+        throttle.attempt("a@example.com")
+    with pytest.raises(SignInThrottled):
+        throttle.attempt("a@example.com")
 
 
 async def test_it_forgets_the_identifier_left_alone_longest_past_its_capacity() -> None:
     throttle = SignInThrottle(free=0, longest=60.0, capacity=2)
     for who in ("a", "b", "c"):
-        throttle.failed(who)
-    throttle.check("a")  # forgotten
-    for who in ("b", "c"):
+        throttle.attempt(who)
+    throttle.attempt("a")  # forgotten: a first attempt again
+    for who in ("c", "a"):
         with pytest.raises(SignInThrottled):
-            throttle.check(who)
+            throttle.attempt(who)
 
 
 WRONG, RIGHT = "not my password", "correct horse"
