@@ -55,8 +55,13 @@ async def test_a_restart_keeps_what_was_acknowledged(tmp_path: Path) -> None:
             # The request log survived too: a late retry gets its first answer, nothing more.
             assert await player.request("cook", request_id="c-1") == first
             assert await player.request("upgrade_list") == await player.request("upgrade_list")
+            # A new answer goes on the ring after the four stored before the restart.
+            assert await player.request("cook") == {"dishes": 2, "xp": 10}
         running.stop.set()
-    assert stored_player(config.storage.path, user_id_of(tokens))["dishes"] == 1
+    assert stored_player(config.storage.path, user_id_of(tokens))["dishes"] == 2
+    with sqlite3.connect(config.storage.path) as connection:
+        ring = connection.execute("SELECT seq FROM request_log ORDER BY seq").fetchall()
+    assert ring == [(0,), (1,), (2,), (3,), (4,)]
 
 
 async def test_kill_9_mid_burst_loses_no_acknowledged_cook(tmp_path: Path) -> None:

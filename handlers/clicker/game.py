@@ -25,7 +25,7 @@ import trio
 
 from handlers.accounts import TokenCodec, TokenExpired, TokenInvalid
 from handlers.clicker import rules, store
-from handlers.clicker.players import MAX_ANSWERS, Player, Players
+from handlers.clicker.players import Player, Players
 from handlers.clicker.rules import Catalogue, GameError, Outcome, Progress
 from realtime.codec import RequestId
 from realtime.commands import CommandError, Context, Direct
@@ -38,7 +38,7 @@ from storage import Database, StorageError, request_log
 logger = logging.getLogger("hearth.clicker")
 
 SCOPE = "clicker"
-PRUNE_CHUNK = 1000  # request-log rows deleted per transaction
+PRUNE_CHUNK = 1000  # request-log rows looked at per pruning transaction
 # A push is a system call: a tick of 5,000 players pushing in one go held every other
 # task for about 100 ms each second on a busy host; in turns of 256, for about 30 ms.
 PUSHES_PER_TURN = 256
@@ -151,16 +151,16 @@ class Game:
 
         def load(
             connection: sqlite3.Connection,
-        ) -> tuple[tuple[str, Progress] | None, list[tuple[str, str, bytes, int]]]:
+        ) -> tuple[tuple[str, Progress] | None, request_log.Ring]:
             loaded = store.load_player(connection, player.user_id, self.catalogue)
-            answers = request_log.recent(connection, player.user_id, SCOPE, since, MAX_ANSWERS)
-            return loaded, answers
+            return loaded, request_log.recent(connection, player.user_id, SCOPE, since)
 
-        loaded, answers = await self.db.write(load)
+        loaded, ring = await self.db.write(load)
         if loaded is None:  # a valid token for a user that no longer exists
             raise CommandError("token invalid")
         player.email, player.progress = loaded
-        player.answers = {key: (action, answer, at) for key, action, answer, at in answers}
+        player.answers = {key: (action, answer, at) for key, action, answer, at in ring.answers}
+        player.logged = ring.next_seq
 
     def progress_of(self, ctx: Ctx) -> Progress:
         player = seat_of(ctx.connection).player
@@ -190,16 +190,18 @@ class Game:
                 return data
             now = int(time.time())
             encoded = _encode(data) if key is not None else b""
+            commit = partial(
+                self._commit, player.user_id, old, new, key, player.logged, ctx.action, encoded, now
+            )
             try:
-                await self.db.write(
-                    partial(self._commit, player.user_id, old, new, key, ctx.action, encoded, now)
-                )
+                await self.db.write(commit)
             except store.StaleProgress:
                 await self._reload_stale(player)
                 raise CommandError(TEXTS.unavailable) from None
             player.progress = new
             if key is None:
                 return data
+            player.logged += 1
             player.remember(key, ctx.action, encoded, now, self.idempotency_window)
         return msgspec.Raw(encoded)  # the answer is encoded once, for the log and the reply
 
@@ -209,6 +211,7 @@ class Game:
         old: Progress,
         new: Progress,
         key: str | None,
+        seq: int,
         action: str,
         answer: bytes,
         now: int,
@@ -216,7 +219,7 @@ class Game:
     ) -> None:
         store.save(connection, user_id, old, new)
         if key is not None:
-            request_log.remember(connection, user_id, SCOPE, key, action, answer, now)
+            request_log.remember(connection, user_id, SCOPE, seq, key, action, answer, now)
 
     # -- passive income ---------------------------------------------------------------
 
@@ -280,14 +283,17 @@ class Game:
     async def maintain(self) -> None:
         """Evict idle players and forget answers older than the idempotency window.
 
-        The log is pruned in small transactions so no write waits behind a big delete.
+        The log is walked in small transactions so no write waits behind a big delete.
         """
         self.players.evict_idle()
         before = int(time.time()) - self.idempotency_window
-        prune = partial(request_log.prune, before=before, limit=PRUNE_CHUNK)
+        after: int | None = 0  # user ids start at 1
         try:
-            while await self.db.write(prune) == PRUNE_CHUNK:
-                pass
+            while after is not None:
+                prune = partial(
+                    request_log.prune, before=before, after_user=after, rows=PRUNE_CHUNK
+                )
+                after = await self.db.write(prune)
         except StorageError as error:
             # A full disk must not end the sweep, and with it the server: try next time.
             logger.warning("request log not pruned: %s", error)

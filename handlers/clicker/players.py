@@ -19,10 +19,12 @@ import trio
 
 from handlers.clicker.rules import Progress
 from handlers.clicker.turn import Turn
+from storage import request_log
 
 # Answers remembered per player: a retry is of one of the last few requests, and
-# this bounds a busy clicker's memory whatever the idempotency window.
-MAX_ANSWERS = 256
+# this bounds a busy clicker's memory whatever the idempotency window. The request
+# log keeps as many, so a reload remembers what memory did.
+MAX_ANSWERS = request_log.CAPACITY
 
 
 # Slots: the ticker reads a few attributes of every connected player each second.
@@ -36,6 +38,7 @@ class Player:
     idle_since: float = 0.0
     # request key -> (action, encoded answer, unix time); oldest first
     answers: dict[str, tuple[str, bytes, int]] = field(default_factory=dict)
+    logged: int = 0  # the number of its next answer in the request log (set by the load)
     # The hub room of every connection playing it: named once, the ticker publishes to it.
     room: str = field(init=False)
 

@@ -329,15 +329,15 @@ async def test_a_write_waits_for_another_process_holding_the_lock(tmp_path: Path
 
 FULL = "storage unavailable: database or disk is full"
 _BIG_ANSWER = (
-    "INSERT INTO request_log (user_id, scope, request_id, action, response, created_at)"
-    " VALUES (1, 'test', ?, 'a', randomblob(20000), 0)"
+    "INSERT INTO request_log (user_id, scope, slot, seq, request_id, action, response,"
+    " created_at) VALUES (1, 'test', 0, 0, ?, 'a', randomblob(20000), 0)"
 )
 # One statement writing several rows: SQLite keeps a statement journal for it, and on
 # SQLITE_FULL undoes that statement alone, not the transaction.
 _BIG_ANSWERS = (
     "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3)"
-    " INSERT INTO request_log (user_id, scope, request_id, action, response, created_at)"
-    " SELECT 1, 'test', ? || i, 'a', randomblob(20000), 0 FROM n"
+    " INSERT INTO request_log (user_id, scope, slot, seq, request_id, action, response,"
+    " created_at) SELECT 1, 'test', i, i, ? || i, 'a', randomblob(20000), 0 FROM n"
 )
 
 

@@ -1,4 +1,4 @@
-"""The request log: the newest answers of a user, and pruning in bounded chunks."""
+"""The request log: a ring of each user's newest answers per app, and pruning in chunks."""
 
 from __future__ import annotations
 
@@ -6,35 +6,61 @@ import sqlite3
 from pathlib import Path
 
 from storage import request_log, schema
+from storage.request_log import CAPACITY, Ring
 
 
-def _database(tmp_path: Path) -> sqlite3.Connection:
+def _database(tmp_path: Path, users: int = 2) -> sqlite3.Connection:
     connection = sqlite3.connect(tmp_path / "log.db", isolation_level=None)
     schema.prepare(connection)
     connection.executemany(
-        "INSERT INTO users (id, email, created_at) VALUES (?, ?, 0)", [(1, "a@b.co"), (2, "c@d.co")]
+        "INSERT INTO users (id, email, created_at) VALUES (?, ?, 0)",
+        [(n, f"u{n}@b.co") for n in range(1, users + 1)],
     )
     return connection
 
 
-def test_recent_gives_the_newest_answers_in_order(tmp_path: Path) -> None:
+def _rows(connection: sqlite3.Connection) -> int:
+    count: int = connection.execute("SELECT count(*) FROM request_log").fetchone()[0]
+    return count
+
+
+def test_recent_gives_the_answers_within_the_window_in_order(tmp_path: Path) -> None:
     connection = _database(tmp_path)
+    assert request_log.recent(connection, 1, "clicker", since=0) == Ring(0, [])
     for n in range(10):
-        request_log.remember(connection, 1, "clicker", f'"r{n}"', "cook", b"{}", 100 + n)
-    request_log.remember(connection, 2, "clicker", '"r0"', "cook", b"{}", 100)
-    request_log.remember(connection, 1, "other-app", '"r0"', "cook", b"{}", 100)
-    rows = request_log.recent(connection, 1, "clicker", since=103, limit=4)
-    assert [row[0] for row in rows] == ['"r6"', '"r7"', '"r8"', '"r9"']
-    assert rows[0] == ('"r6"', "cook", b"{}", 106)
+        request_log.remember(connection, 1, "clicker", n, f'"r{n}"', "cook", b"{}", 100 + n)
+    request_log.remember(connection, 2, "clicker", 0, '"r0"', "cook", b"{}", 100)
+    request_log.remember(connection, 1, "other-app", 0, '"r0"', "cook", b"{}", 100)
+    ring = request_log.recent(connection, 1, "clicker", since=106)
+    assert ring == Ring(10, [(f'"r{n}"', "cook", b"{}", 100 + n) for n in range(6, 10)])
 
 
-def test_prune_deletes_at_most_a_chunk(tmp_path: Path) -> None:
+def test_the_ring_keeps_the_newest_answers_and_no_more(tmp_path: Path) -> None:
+    """Answer `CAPACITY + 5` overwrites answer 5: the log holds `CAPACITY` rows, the next
+    number follows the newest, and the oldest kept is answer 6."""
     connection = _database(tmp_path)
-    for n in range(25):
-        request_log.remember(connection, 1, "clicker", f'"r{n}"', "cook", b"{}", n)
-    assert request_log.prune(connection, before=20, limit=8) == 8
-    assert request_log.prune(connection, before=20, limit=8) == 8
-    assert request_log.prune(connection, before=20, limit=8) == 4
-    assert request_log.prune(connection, before=20, limit=8) == 0
-    remaining = connection.execute("SELECT count(*) FROM request_log").fetchone()[0]
-    assert remaining == 5
+    for seq in range(CAPACITY + 6):
+        request_log.remember(connection, 1, "clicker", seq, f'"r{seq}"', "cook", b"{}", seq)
+    assert _rows(connection) == CAPACITY
+    ring = request_log.recent(connection, 1, "clicker", since=0)
+    assert ring.next_seq == CAPACITY + 6
+    assert [key for key, *_ in ring.answers] == [f'"r{seq}"' for seq in range(6, CAPACITY + 6)]
+
+
+def test_prune_walks_the_users_in_chunks_and_forgets_only_old_answers(tmp_path: Path) -> None:
+    """Five users with ten answers each (times 0 to 9): a walk of chunks of 12 rows looks
+    at two users a step (12 rows, and the rest of the second user's) and ends at the
+    third step; every answer older than 5 is gone, every newer one kept."""
+    connection = _database(tmp_path, users=5)
+    for user in range(1, 6):
+        for seq in range(10):
+            request_log.remember(connection, user, "clicker", seq, f'"r{seq}"', "cook", b"{}", seq)
+    steps = []
+    after: int | None = 0
+    while after is not None:
+        after = request_log.prune(connection, before=5, after_user=after, rows=12)
+        steps.append((after, _rows(connection)))
+    assert steps == [(2, 40), (4, 30), (None, 25)]
+    for user in range(1, 6):
+        ring = request_log.recent(connection, user, "clicker", since=0)
+        assert ring == Ring(10, [(f'"r{seq}"', "cook", b"{}", seq) for seq in range(5, 10)])

@@ -49,7 +49,39 @@ def test_an_older_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
     assert _schema_of(upgraded) == _schema_of(reference)
     assert upgraded.execute("PRAGMA user_version").fetchone()[0] == schema.latest_version()
     assert upgraded.execute("SELECT email FROM users").fetchall() == [("old@example.com",)]
-    assert upgraded.execute("SELECT * FROM request_log").fetchall() == [answer]
+    # The answer is the first in its user's ring (migration 0009): slot 0, number 0.
+    assert upgraded.execute("SELECT * FROM request_log").fetchall() == [
+        (1, "clicker", 0, 0, *answer[2:])
+    ]
+
+
+def test_the_request_log_becomes_a_ring_of_the_newest_answers(tmp_path: Path) -> None:
+    """Migration 0009 keeps each user's and app's newest 256 answers, numbered from 0,
+    oldest first; answers given in the same second keep the order they were stored in."""
+    path = tmp_path / "log.db"
+    old = _open(path)
+    for step in schema.migrations()[:8]:
+        old.executescript(step.path.read_text(encoding="utf-8"))
+    old.execute("PRAGMA user_version = 8")
+    old.executemany(
+        "INSERT INTO users (id, email, created_at) VALUES (?, ?, 0)", [(1, "a@b.co"), (2, "c@d.co")]
+    )
+    answers = [(1, "clicker", f"r{n}", "cook", b"{}", n // 2) for n in range(300)]
+    answers += [(2, "clicker", "z", "sell", b"[]", 7), (1, "garage", "y", "buy", b"0", 9)]
+    old.executemany("INSERT INTO request_log VALUES (?, ?, ?, ?, ?, ?)", answers)
+    old.close()
+
+    upgraded = _open(path)
+    schema.prepare(upgraded)
+    rows = upgraded.execute(
+        "SELECT user_id, scope, slot, seq, request_id, created_at FROM request_log"
+        " ORDER BY user_id, scope, seq"
+    ).fetchall()
+    assert rows == [
+        *[(1, "clicker", seq, seq, f"r{seq + 44}", (seq + 44) // 2) for seq in range(256)],
+        (1, "garage", 0, 0, "y", 9),
+        (2, "clicker", 0, 0, "z", 7),
+    ]
 
 
 def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
