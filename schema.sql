@@ -380,6 +380,9 @@ CREATE TABLE media (
     created_at TEXT NOT NULL
 ) STRICT;
 
+-- An upload counts and sums its owner's media from this index alone (migration 0010).
+CREATE INDEX media_owner ON media (owner_id, size);
+
 CREATE TABLE party_events (
     id TEXT PRIMARY KEY,
     owner_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,

@@ -145,6 +145,8 @@ class PartiesSettings(_Section):
     media_keep_free_bytes: int
     media_types: list[str]
     max_event_media: int
+    max_user_media: int
+    max_user_media_bytes: int
     chat_max_length: int
 
 

@@ -241,6 +241,13 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         if upload is None:
             return fail("MediaIsEmpty")
         content = upload.read()
+        quota = parties.quota
+        try:  # before the file is written; the row's transaction checks again
+            db.read_now(
+                partial(store.check_quota, owner_id=person.id, size=len(content), quota=quota)
+            )
+        except store.Conflict as conflict:
+            return fail(conflict.code)
         try:
             media_id = await parties.media.save(content, upload.mimetype or "")
         except Refused:
@@ -253,13 +260,15 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         limit = parties.settings.max_event_media
 
         def keep(connection: sqlite3.Connection) -> None:
-            store.add_media(connection, media_id, person.id, name, upload.mimetype, len(content))
+            store.add_media(
+                connection, media_id, person.id, name, upload.mimetype, len(content), quota
+            )
             if event_id is not None:
                 store.attach_media(connection, event_id, media_id, limit)
 
         try:
             await db.write(keep)
-        except store.Conflict as conflict:  # the event's media are full
+        except store.Conflict as conflict:  # the quota or the event's media are full
             await parties.media.delete(media_id)
             return fail(conflict.code)
         except StorageError:

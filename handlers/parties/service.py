@@ -53,6 +53,7 @@ class Parties:
         self.accounts = accounts
         self.media = media
         self.settings = settings
+        self.quota = store.Quota(settings.max_user_media, settings.max_user_media_bytes)
         self._live: dict[str, store.Event] = {}  # open events with connections, as last known
 
     def token(self, person: store.Person) -> str:

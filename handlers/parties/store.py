@@ -18,7 +18,8 @@ from handlers.timestamps import now_iso
 
 class Conflict(Exception):
     """The write conflicts with what is stored (a phone or name someone else has, an
-    owner's second open event, an event's media full); the code names which."""
+    owner's second open event, an event's media full, an uploader's quota used up);
+    the code names which."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -109,6 +110,26 @@ def open_event_of(connection: sqlite3.Connection, user_id: int) -> str | None:
 # -- media ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Quota:
+    """What one user may keep uploaded."""
+
+    files: int
+    bytes: int
+
+
+def check_quota(connection: sqlite3.Connection, owner_id: int, size: int, quota: Quota) -> None:
+    """Raise Conflict when the owner's media, with `size` bytes more, would exceed `quota`.
+
+    From the `media_owner` index alone, whose rows of one owner the quota bounds.
+    """
+    files, used = connection.execute(
+        "SELECT count(*), coalesce(sum(size), 0) FROM media WHERE owner_id = ?", (owner_id,)
+    ).fetchone()
+    if files >= quota.files or used + size > quota.bytes:
+        raise Conflict("MediaQuotaExceeded")
+
+
 def add_media(
     connection: sqlite3.Connection,
     media_id: str,
@@ -116,7 +137,10 @@ def add_media(
     name: str,
     content_type: str,
     size: int,
+    quota: Quota,
 ) -> None:
+    """Store the media's row; raises Conflict, storing nothing, beyond the owner's quota."""
+    check_quota(connection, owner_id, size, quota)
     connection.execute(
         "INSERT INTO media (id, owner_id, name, content_type, size, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",

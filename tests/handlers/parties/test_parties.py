@@ -463,6 +463,64 @@ async def test_an_event_shows_at_most_max_event_media(
     assert (await add()).json()["isSuccess"]  # room again
 
 
+BIG_PNG = PNG + b"\x00" * 1000
+
+
+@pytest.mark.settings(
+    parties={"max_user_media": 3, "max_user_media_bytes": 2 * len(BIG_PNG) + len(PNG)}
+)
+async def test_each_user_keeps_at_most_their_quota(
+    http: httpx.AsyncClient, config: settings.Settings
+) -> None:
+    """Past either of the quota's bounds every upload route answers MediaQuotaExceeded and
+    keeps no file; the quota is each user's own; uploads sent at once cannot overshoot it
+    together; a deleted file makes room again."""
+    owner, other = await person(http, "Hoarder"), await person(http, "Neighbour")
+    media_dir = Path(config.storage.path).parent / "media"
+
+    async def upload(user: dict[str, Any], content: bytes, route: str = "/api/v1/media") -> Any:
+        field = {"/api/v1/media": "file", "/api/v1/users/media/set": "image"}[route]
+        answer = await http.post(
+            route, files={field: ("a.png", content, "image/png")}, headers=auth(user)
+        )
+        return answer.json()["result"] if answer.json()["isSuccess"] else codes(answer)
+
+    first = await upload(owner, BIG_PNG)
+    await upload(owner, BIG_PNG)
+    refused = ["MediaQuotaExceeded"]
+    assert await upload(owner, BIG_PNG) == refused  # bytes: one big file too many
+    assert isinstance(await upload(owner, PNG), str)  # exactly at both bounds
+    created = await http.post(
+        "/api/v1/events/create",
+        json={"name": "P", "address": "A", "coordinates": {"x": 0, "y": 0}},
+        headers=auth(owner),
+    )
+    event_id = created.json()["result"]["id"]
+    added = await http.post(
+        "/api/v1/events/media/add",
+        data={"eventId": event_id},
+        files={"media": ("p.png", PNG, "image/png")},
+        headers=auth(owner),
+    )
+    assert codes(added) == refused  # files: a fourth
+    assert await upload(owner, PNG, "/api/v1/users/media/set") == refused
+    assert len(list(media_dir.iterdir())) == 3  # nothing left behind
+
+    at_once: list[Any] = []
+
+    async def one() -> None:
+        at_once.append(await upload(other, PNG))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(6):
+            nursery.start_soon(one)
+    assert sorted(map(str, at_once)).count(str(refused)) == 3
+    assert len(list(media_dir.iterdir())) == 6
+
+    assert (await http.delete(f"/api/v1/media/{first}", headers=auth(owner))).json()["isSuccess"]
+    assert isinstance(await upload(owner, BIG_PNG), str)  # room again
+
+
 @pytest.mark.settings(parties={"media_keep_free_bytes": 2**62})
 async def test_uploads_leave_the_database_its_disk(
     http: httpx.AsyncClient, config: settings.Settings
