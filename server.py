@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 
 import settings as settings_module
 from handlers import channels, clicker, docs, garage, orders, parties
-from handlers.accounts import Accounts, PasswordHasher, SignInThrottle, TokenCodec
+from handlers.accounts import Accounts, PasswordHasher, PasswordsBusy, SignInThrottle, TokenCodec
 from handlers.site import Site
 from handlers.web import MsgspecJSON
 from realtime import quart_routes
@@ -52,6 +52,7 @@ from storage import Database, StorageError, open_database
 
 logger = logging.getLogger("hearth")
 STORAGE_UNAVAILABLE = "storage unavailable, try again"  # the 503's message (REST)
+PASSWORDS_BUSY = "too many sign-ins at once, try again"  # the 503's message for those
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ async def build(config: Settings, db: Database) -> Built:
         PasswordHasher(
             cost=config.accounts.bcrypt_cost,
             key=config.secrets.password_key.encode(),
+            max_waiting=config.accounts.max_waiting_password_checks,
             worker_threads=config.server.worker_threads,
         ),
         TokenCodec(
@@ -155,6 +157,12 @@ def create_http_app(config: Settings) -> QuartTrio:
         # request was applied. A documented 503 the client may retry, not a 500 and a bug.
         logger.warning("%s %s: %s", request.method, request.path, error)
         body = {"error": "Service Unavailable", "message": STORAGE_UNAVAILABLE}
+        return jsonify(body), 503, {"Retry-After": "1"}
+
+    @app.errorhandler(PasswordsBusy)
+    async def passwords_busy(error: PasswordsBusy) -> Any:
+        # A flood of sign-ins holds every bcrypt worker and the queue behind them.
+        body = {"error": "Service Unavailable", "message": PASSWORDS_BUSY}
         return jsonify(body), 503, {"Retry-After": "1"}
 
     @app.errorhandler(Exception)

@@ -75,6 +75,7 @@ class SecretSettings(_Section):
 
 class AccountSettings(_Section):
     bcrypt_cost: int
+    max_waiting_password_checks: int
     min_password_length: int
     sign_in_free_failures: int
     sign_in_longest_wait: Seconds

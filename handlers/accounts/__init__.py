@@ -1,6 +1,6 @@
 """Accounts shared by every app: users, password hashing, tokens, refresh rotation."""
 
-from handlers.accounts.passwords import PasswordHasher
+from handlers.accounts.passwords import PasswordHasher, PasswordsBusy
 from handlers.accounts.service import (
     AccountError,
     Accounts,
@@ -19,6 +19,7 @@ __all__ = [
     "EmailTaken",
     "Lifetimes",
     "PasswordHasher",
+    "PasswordsBusy",
     "RefreshRefused",
     "SignInThrottle",
     "SignInThrottled",

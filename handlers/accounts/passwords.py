@@ -5,9 +5,11 @@ first reduced with HMAC-SHA256 under a server-side key (base64, 44 bytes),
 so every byte counts and nothing is ever truncated or refused. The choice is
 made from the password itself, so hashing and verifying always agree.
 
-Invariant: bcrypt never runs on the event loop, and at most `concurrency`
-bcrypt computations run at once (a login flood queues instead of starving
-the process of threads).
+Invariant: bcrypt never runs on the event loop, at most `concurrency` bcrypt
+computations run at once (a login flood queues instead of starving the process
+of threads), and at most `max_waiting` wait for them: beyond that a check is
+refused at once (PasswordsBusy), so a flood cannot queue without end and keep
+every later sign-in waiting behind it.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import bcrypt
 import trio
 
 from storage import offload
+
+T = TypeVar("T")
 
 BCRYPT_MAX_BYTES = 72
 
@@ -38,6 +44,10 @@ COMMON_PASSWORDS = frozenset((
 # fmt: on
 
 
+class PasswordsBusy(Exception):
+    """Every bcrypt worker is busy and `max_waiting` checks wait already: try again later."""
+
+
 class PasswordHasher:
     def __init__(
         self,
@@ -45,12 +55,14 @@ class PasswordHasher:
         cost: int,
         key: bytes,
         concurrency: int | None = None,
+        max_waiting: int | None = None,
         worker_threads: bool = True,
     ) -> None:
         self._cost = cost
         self._run_sync = offload.run_sync(worker_threads)
         self._key = key
         self._limiter = trio.CapacityLimiter(concurrency or os.cpu_count() or 1)
+        self._max_waiting = max_waiting
         self._dummy_hash = bcrypt.hashpw(b"not a password", bcrypt.gensalt(cost))
 
     def _prepared(self, password: str) -> bytes:
@@ -60,19 +72,35 @@ class PasswordHasher:
         return raw
 
     async def hash(self, password: str) -> str:
-        salt = bcrypt.gensalt(self._cost)
-        hashed = await self._run_sync(
-            bcrypt.hashpw, self._prepared(password), salt, limiter=self._limiter
+        hashed = await self._bcrypt(
+            bcrypt.hashpw, self._prepared(password), bcrypt.gensalt(self._cost)
         )
         return hashed.decode("ascii")
 
     async def verify(self, password: str, hashed: str | None) -> bool:
         """Whether `password` matches `hashed`; with no hash, spend the same time and say no."""
         target = hashed.encode("ascii") if hashed else self._dummy_hash
-        matches = await self._run_sync(
-            bcrypt.checkpw, self._prepared(password), target, limiter=self._limiter
-        )
+        matches = await self._bcrypt(bcrypt.checkpw, self._prepared(password), target)
         return matches and hashed is not None
+
+    def ensure_room(self) -> None:
+        """Raise PasswordsBusy when every worker is busy and `max_waiting` checks wait.
+
+        Every check asks; a sign-in asks before its throttle counts it, so a refusal
+        for want of room never counts as a failed sign-in.
+        """
+        workers = self._limiter.statistics()
+        if (
+            self._max_waiting is not None
+            and workers.borrowed_tokens >= workers.total_tokens
+            and workers.tasks_waiting >= self._max_waiting
+        ):
+            raise PasswordsBusy
+
+    async def _bcrypt(self, work: Callable[[bytes, bytes], T], password: bytes, other: bytes) -> T:
+        """`work(password, other)` in a worker thread, once one is free (see ensure_room)."""
+        self.ensure_room()
+        return await self._run_sync(work, password, other, limiter=self._limiter)
 
 
 def password_problem(password: str, *, min_length: int) -> str | None:

@@ -140,7 +140,8 @@ class Accounts:
 
     async def login_email(self, email: str, password: str) -> int | None:
         """The user id for these credentials, or None (same time either way); raises
-        SignInThrottled while the email's sign-ins must wait."""
+        SignInThrottled while the email's sign-ins must wait, and PasswordsBusy (counting
+        nothing) when too many password checks wait already."""
 
         def find(connection: sqlite3.Connection) -> tuple[int, str | None] | None:
             row: tuple[int, str | None] | None = connection.execute(
@@ -149,6 +150,7 @@ class Accounts:
             return row
 
         email = _normal_email(email) or ""
+        self.hasher.ensure_room()
         if email:
             self.throttle.attempt(email)
         row = self.db.read_now(find) if email else None

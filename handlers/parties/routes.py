@@ -180,6 +180,7 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         if not PHONE.fullmatch(form.phone or ""):
             return fail("PhoneRegexInvalid")
         phone = form.phone or ""
+        hasher.ensure_room()  # before the throttle counts the sign-in
         try:
             throttle.attempt(phone)
         except SignInThrottled:

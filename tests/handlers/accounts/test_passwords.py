@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import httpx
 import pytest
+import trio
 
-from handlers.accounts.passwords import PasswordHasher, password_problem
+from handlers.accounts.passwords import PasswordHasher, PasswordsBusy, password_problem
+from server import PASSWORDS_BUSY
 
 
 @pytest.fixture
@@ -49,6 +52,64 @@ async def test_a_different_key_does_not_verify_long_passwords() -> None:
 
 async def test_no_hash_never_verifies(hasher: PasswordHasher) -> None:
     assert not await hasher.verify("not a password", None)
+
+
+async def test_checks_past_the_queue_are_refused_at_once() -> None:
+    """One worker and room for two to wait: of ten checks started together three run and
+    seven are refused at once; once they are done there is room again."""
+    hasher = PasswordHasher(cost=4, key=b"k" * 32, concurrency=1, max_waiting=2)
+    hashed = await hasher.hash("correct horse")
+    outcomes: list[object] = []
+
+    async def check() -> None:
+        try:
+            outcomes.append(await hasher.verify("correct horse", hashed))
+        except PasswordsBusy:
+            outcomes.append("busy")
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(check)
+    assert sorted(outcomes, key=str) == [True] * 3 + ["busy"] * 7
+    assert await hasher.verify("correct horse", hashed)
+
+
+def _login(app: str, n: int) -> str:
+    return f"{7_200_000_000 + n}" if app == "parties" else f"busy{n}@example.com"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.settings(accounts={"bcrypt_cost": 13, "max_waiting_password_checks": 0})
+@pytest.mark.parametrize("app", ["clicker", "parties"])  # Accounts.login_email; parties' own
+async def test_sign_ins_past_the_queue_get_503_and_count_for_nothing(
+    http: httpx.AsyncClient, app: str
+) -> None:
+    """While every bcrypt worker checks a made-up account (about half a second each at
+    cost 13), six sign-ins to a real one, more than the throttle lets fail, answer 503
+    at once; once the workers are free it signs in: the refusals were not counted."""
+    login, password = _login(app, next(_accounts)), "correct horse"
+    assert await _sign_up(http, app, login, password) is True
+    workers = os.cpu_count() or 1
+
+    async def blocker() -> None:
+        assert not await _logs_in(http, app, _login(app, next(_accounts)), password)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(workers):
+            nursery.start_soon(blocker)
+        await trio.sleep(0.1)  # the blockers' checks are running
+        route, form = {
+            "parties": ("/api/v1/users/login", {"phone": login, "password": password}),
+            "clicker": ("/auth", {"email": login, "password": password}),
+        }[app]
+        for _ in range(6):
+            refused = await http.post(route, json=form)
+            assert (refused.status_code, refused.headers["Retry-After"], refused.json()) == (
+                503,
+                "1",
+                {"error": "Service Unavailable", "message": PASSWORDS_BUSY},
+            )
+    assert await _logs_in(http, app, login, password)
 
 
 def test_policy() -> None:
