@@ -370,6 +370,9 @@ CREATE TABLE party_people (
     image_id TEXT REFERENCES media (id) ON DELETE SET NULL
 ) STRICT;
 
+-- Whose image a media is, for its deletion (migration 0010).
+CREATE INDEX party_people_image ON party_people (image_id);
+
 -- Uploaded files; the bytes live under the data directory, named by id.
 CREATE TABLE media (
     id TEXT PRIMARY KEY,
@@ -404,6 +407,9 @@ CREATE TABLE party_event_media (
     added_at TEXT NOT NULL,
     PRIMARY KEY (event_id, media_id)
 ) STRICT, WITHOUT ROWID;
+
+-- The events that show a media, for its deletion (migration 0010).
+CREATE INDEX party_event_media_media ON party_event_media (media_id);
 
 CREATE TABLE party_chat (
     id INTEGER PRIMARY KEY,

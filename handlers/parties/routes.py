@@ -284,7 +284,11 @@ def blueprint(parties: Parties, min_password_length: int) -> Blueprint:
         media_id = await upload(person, "image")
         if not isinstance(media_id, str):
             return media_id
-        updated = await db.write(partial(store.set_image, user_id=person.id, media_id=media_id))
+        updated, replaced = await db.write(
+            partial(store.set_image, user_id=person.id, media_id=media_id)
+        )
+        if replaced is not None:
+            await parties.media.delete(replaced)
         return ok({"imageId": media_id, "accessToken": parties.token(updated)})
 
     @routes.post("/api/v1/media")

@@ -91,13 +91,34 @@ def set_password(connection: sqlite3.Connection, user_id: int, password_hash: st
     connection.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
 
 
-def set_image(connection: sqlite3.Connection, user_id: int, media_id: str) -> Person:
+def set_image(
+    connection: sqlite3.Connection, user_id: int, media_id: str
+) -> tuple[Person, str | None]:
+    """Make the media the user's image; returns the person, and the image it replaced,
+    now deleted, whose file the caller removes.
+
+    The replaced image goes (only an image upload makes one, so no event shows it): a
+    user who changes their image would otherwise fill their quota with images nobody
+    can see or name.
+    """
+    (old,) = connection.execute(
+        "SELECT image_id FROM party_people WHERE user_id = ?", (user_id,)
+    ).fetchone()
     connection.execute(
         "UPDATE party_people SET image_id = ? WHERE user_id = ?", (media_id, user_id)
     )
+    replaced = (
+        old
+        if old is not None
+        and old != media_id
+        and connection.execute(
+            "DELETE FROM media WHERE id = ? AND owner_id = ?", (old, user_id)
+        ).rowcount
+        else None
+    )
     found = person_by(connection, "user_id", user_id)
     assert found is not None
-    return found
+    return found, replaced
 
 
 def open_event_of(connection: sqlite3.Connection, user_id: int) -> str | None:

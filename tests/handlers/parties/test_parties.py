@@ -244,7 +244,9 @@ async def test_chat_is_rate_limited(http: httpx.AsyncClient, ws_port: int) -> No
         assert heard == ["0", "1", "2", "3", "4"]  # a burst of five, then two a second
 
 
-async def test_users_and_validation_codes(http: httpx.AsyncClient) -> None:
+async def test_users_and_validation_codes(
+    http: httpx.AsyncClient, config: settings.Settings
+) -> None:
     def create(**fields: Any) -> dict[str, Any]:
         return {
             "name": "Ann",
@@ -317,10 +319,20 @@ async def test_users_and_validation_codes(http: httpx.AsyncClient) -> None:
             "/api/v1/users/login", json={"phone": "9990001111", "password": "party hard"}
         )
     ) == ["InvalidPassword"]
-    image = await http.post(
-        "/api/v1/users/media/set", files={"image": ("me.png", PNG, "image/png")}, headers=auth(made)
-    )
-    assert set(image.json()["result"]) == {"imageId", "accessToken"}
+    images = []
+    for _ in range(2):
+        image = await http.post(
+            "/api/v1/users/media/set",
+            files={"image": ("me.png", PNG, "image/png")},
+            headers=auth(made),
+        )
+        assert set(image.json()["result"]) == {"imageId", "accessToken"}
+        images.append(image.json()["result"]["imageId"])
+    # A new image replaces the old one: its file and its row are gone.
+    assert [(await http.get(f"/api/v1/media/{i}")).status_code for i in images] == [404, 200]
+    assert [path.name for path in (Path(config.storage.path).parent / "media").iterdir()] == [
+        images[1]
+    ]
 
 
 async def test_events_range_and_one_open_event(http: httpx.AsyncClient) -> None:
