@@ -156,14 +156,12 @@ def create_http_app(config: Settings) -> QuartTrio:
         # The database could not take the write (disk full, I/O error): nothing of the
         # request was applied. A documented 503 the client may retry, not a 500 and a bug.
         logger.warning("%s %s: %s", request.method, request.path, error)
-        body = {"error": "Service Unavailable", "message": STORAGE_UNAVAILABLE}
-        return jsonify(body), 503, {"Retry-After": "1"}
+        return _unavailable(STORAGE_UNAVAILABLE)
 
     @app.errorhandler(PasswordsBusy)
     async def passwords_busy(error: PasswordsBusy) -> Any:
         # A flood of sign-ins holds every bcrypt worker and the queue behind them.
-        body = {"error": "Service Unavailable", "message": PASSWORDS_BUSY}
-        return jsonify(body), 503, {"Retry-After": "1"}
+        return _unavailable(PASSWORDS_BUSY)
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Any:
@@ -171,6 +169,12 @@ def create_http_app(config: Settings) -> QuartTrio:
         return jsonify({"error": "Internal Server Error", "message": "internal error"}), 500
 
     return app
+
+
+def _unavailable(message: str) -> Any:
+    """Hearth's 503, the same in every app: nothing was done, the client may retry."""
+    body = {"error": "Service Unavailable", "message": message}
+    return jsonify(body), 503, {"Retry-After": "1"}
 
 
 def trace_requests(app: QuartTrio) -> None:
