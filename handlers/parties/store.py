@@ -107,15 +107,10 @@ def set_image(
     connection.execute(
         "UPDATE party_people SET image_id = ? WHERE user_id = ?", (media_id, user_id)
     )
-    replaced = (
-        old
-        if old is not None
-        and old != media_id
-        and connection.execute(
-            "DELETE FROM media WHERE id = ? AND owner_id = ?", (old, user_id)
-        ).rowcount
-        else None
-    )
+    replaced = None
+    deleting = "DELETE FROM media WHERE id = ? AND owner_id = ?"
+    if old is not None and connection.execute(deleting, (old, user_id)).rowcount:
+        replaced = old
     found = person_by(connection, "user_id", user_id)
     assert found is not None
     return found, replaced
