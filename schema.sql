@@ -348,7 +348,7 @@ CREATE TABLE garage_user_levels (
     level_type TEXT NOT NULL,
     stars INTEGER NOT NULL CHECK (stars BETWEEN 0 AND 3),
     time REAL NOT NULL CHECK (time > 0),
-    PRIMARY KEY (user_id, level_number, level_type)
+    PRIMARY KEY (user_id, level_type, level_number)  -- the profile's order
 ) STRICT, WITHOUT ROWID;
 
 CREATE TABLE garage_user_containers (
@@ -358,7 +358,8 @@ CREATE TABLE garage_user_containers (
     ready_at REAL NOT NULL  -- unix time from which it can be opened
 ) STRICT;
 
-CREATE INDEX garage_user_containers_user ON garage_user_containers (user_id, container_type_id);
+-- A player's containers in the order of id (the rowid), the profile's order.
+CREATE INDEX garage_user_containers_user ON garage_user_containers (user_id);
 
 -- Party events (seed 004): people with phone numbers, media on disk, events on a map,
 -- their media and their chat.

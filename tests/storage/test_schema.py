@@ -111,3 +111,26 @@ def test_tables_are_strict_and_money_cannot_go_negative(tmp_path: Path) -> None:
         connection.execute("UPDATE clicker_players SET money = -1 WHERE user_id = 1")
     with pytest.raises(sqlite3.IntegrityError, match="cannot store TEXT"):
         connection.execute("UPDATE clicker_players SET money = 'lots' WHERE user_id = 1")
+
+
+def test_levels_keep_their_rows_in_the_profiles_order(tmp_path: Path) -> None:
+    """Migration 0011 keys a player's levels by type, then number, and keeps every row."""
+    path = tmp_path / "levels.db"
+    old = _open(path)
+    for step in schema.migrations()[:10]:
+        old.executescript(step.path.read_text(encoding="utf-8"))
+    old.execute("PRAGMA user_version = 10")
+    old.execute("INSERT INTO users (id, email, created_at) VALUES (1, 'a@b.co', 0)")
+    old.execute(
+        "INSERT INTO garage_players (user_id, token_hash, device, user_name)"
+        " VALUES (1, 'h', 'iOS', 'p')"
+    )
+    levels = [(1, 2, "race", 1, 20.25), (1, 1, "race", 3, 40.5), (1, 7, "adventure", 0, 0.1)]
+    old.executemany("INSERT INTO garage_user_levels VALUES (?, ?, ?, ?, ?)", levels)
+    old.close()
+
+    upgraded = _open(path)
+    schema.prepare(upgraded)
+    # No ORDER BY: the order the rows come in is what the profile's list relies on.
+    rows = upgraded.execute("SELECT * FROM garage_user_levels WHERE user_id = 1").fetchall()
+    assert rows == [levels[2], levels[1], levels[0]]
