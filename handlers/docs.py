@@ -65,6 +65,7 @@ def _model(documented: Any) -> type[Any] | None:
 def install(app: QuartTrio) -> None:
     app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = f"{ASSETS}/swagger-ui-bundle.js"
     app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = f"{ASSETS}/swagger-ui.css"
+    make_response = app.make_response
     QuartSchema(
         app,
         info=Info(title="Hearth", version="0.1.0", description="Every REST route of every app."),
@@ -77,6 +78,11 @@ def install(app: QuartTrio) -> None:
         # or list response with a pydantic TypeAdapter built anew for every response.
         conversion_preference="msgspec",
     )
+    # quart-schema also wraps `make_response`, to turn every answer into builtins before
+    # it is encoded: a copy of the whole answer, 170 µs for a page of 50 orders (its
+    # encoding takes 75). Every route answers with dicts and lists, which the app's JSON
+    # (msgspec) encodes as they are, structs and Raw inside them included: unwrapped.
+    app.make_response = make_response  # type: ignore[method-assign]
 
     @app.get(f"{ASSETS}/<path:name>")
     @hide
