@@ -30,8 +30,8 @@ def test_every_list_of_the_profile_is_in_order() -> None:
 
     profile = json.loads(bytes(store.profile(connection, user_id, "t")))
     assert [car["id"] for car in profile["user_cars"]] == [1, 2, 3]
-    skins = [skin["skin_id"] for skin in profile["user_skins"]]
-    assert skins == sorted(skins) and len(skins) == 6
+    # Car 3's default skins (10, 11) were added before car 2's (6, 7).
+    assert [skin["skin_id"] for skin in profile["user_skins"]] == [1, 2, 6, 7, 10, 11]
     assert [
         (level["level_type"], level["level_number"]) for level in profile["user_adventure_levels"]
     ] == [("adventure", 3), ("race", 1), ("race", 2)]
