@@ -56,7 +56,17 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def table(rows: list[Row]) -> str:
-    header = ("workload", "Hearth does", "Hearth", "peer", "peer's", "ratio", "target", "pass")
+    header = (
+        "workload",
+        "Hearth does",
+        "Hearth",
+        "peer",
+        "peer's",
+        "ratio",
+        "target",
+        "pass",
+        "CPU/op: Hearth, peer",
+    )
     lines = [header]
     for row in rows:
         lines.append(
@@ -69,6 +79,7 @@ def table(rows: list[Row]) -> str:
                 "" if row.ratio is None else f"{row.ratio:.2f}",
                 row.target,
                 {True: "yes", False: "NO", None: ""}[row.passed],
+                _cpu(row),
             )
         )
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
@@ -76,6 +87,14 @@ def table(rows: list[Row]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
+
+
+def _cpu(row: Row) -> str:
+    """The servers' CPU per round trip: Hearth's, then the peer's."""
+    if row.cpu_us is None:
+        return ""
+    peer = "" if row.peer_cpu_us is None else f", {row.peer_cpu_us:,.0f} µs"
+    return f"{row.cpu_us:,.0f} µs{peer}"
 
 
 if __name__ == "__main__":

@@ -170,14 +170,31 @@ def hearth(
         yield Hearth(server, Path(settings["storage"]["path"]))
 
 
-def node(script: str, **options: Any) -> dict[str, Any]:
-    """Run a load generator to its end; its last line of output, as JSON."""
+def node(script: str, watch: int | None = None, /, **options: Any) -> dict[str, Any]:
+    """Run a load generator to its end; its last line of output, as JSON.
+
+    With `watch` (a server's pid), the answer also has `cpu_seconds`: the CPU time that
+    process used between the generator's marks of its measured window."""
     command = ["node", str(HERE / script), json.dumps(options)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise RuntimeError(f"{script} failed: {result.stdout}{result.stderr}")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    errors: list[str] = []
+    draining = threading.Thread(target=_collect, args=(process.stderr, errors), daemon=True)
+    draining.start()
+    lines: list[str] = []
+    marks: dict[str, float] = {}
+    for line in process.stdout:
+        lines.append(line)
+        if watch is not None and line.startswith('{"event"'):
+            marks[json.loads(line)["event"]] = cpu_seconds(watch)
+    draining.join()
+    if process.wait() != 0 or not lines:
+        raise RuntimeError(f"{script} failed: {''.join(lines)}{''.join(errors)}")
     answer: dict[str, Any] = json.loads(lines[-1])
+    if watch is not None:
+        if not {"measuring", "measured"} <= marks.keys():
+            raise RuntimeError(f"{script} marked no measured window")
+        answer["cpu_seconds"] = marks["measured"] - marks["measuring"]
     return answer
 
 

@@ -25,14 +25,18 @@ class Recorder {
     if (this.measuring) this.latencies.push(ms);
   }
 
+  // Marks the window's start and end on stdout ({"event": "measuring"}, then
+  // {"event": "measured"}), so that the caller can read the server's CPU time over it.
   async window(warmupSeconds, durationSeconds) {
     await sleep(warmupSeconds * 1000);
+    emit({ event: "measuring" });
     this.measuring = true;
     const started = nowMs();
     await sleep(durationSeconds * 1000);
     this.measuring = false;
     this.seconds = (nowMs() - started) / 1000;
     this.stopped = true;
+    emit({ event: "measured" });
   }
 
   report(extra = {}) {

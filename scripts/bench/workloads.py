@@ -72,6 +72,10 @@ class Row:
     peer_measured: float | None = None
     target: str = ""
     passed: bool | None = None  # None: reported, not judged
+    # The server's CPU time per round trip over the measured window, in microseconds:
+    # less at the mercy of a busy host than a rate, so the figure to compare code by.
+    cpu_us: float | None = None
+    peer_cpu_us: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -88,7 +92,20 @@ class Row:
             "ratio": None if self.ratio is None else round(self.ratio, 3),
             "target": self.target,
             "pass": self.passed,
+            "cpu_us": _rounded(self.cpu_us),
+            "peer_cpu_us": _rounded(self.peer_cpu_us),
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def cpu_per_round_trip(measured: dict[str, Any]) -> float | None:
+    """Microseconds of the watched server's CPU per round trip in the window, if watched."""
+    seconds: float | None = measured.get("cpu_seconds")
+    round_trips: int = measured["count"]
+    return None if seconds is None or not round_trips else seconds / round_trips * 1e6
 
 
 def versus(
@@ -107,6 +124,8 @@ def versus(
         ROUND_TRIP,
         peer_name,
         peer_measured["per_second"],
+        cpu_us=cpu_per_round_trip(measured),
+        peer_cpu_us=cpu_per_round_trip(peer_measured),
     )
     if at_least_times is not None:
         row.target = f">= {at_least_times}x {peer_name}"
@@ -148,21 +167,29 @@ def round_trips(options: Options) -> list[Row]:
             clicker_players(server, options.connections),
         )
         cook_load = {**load, "mode": "cook", "tokens": str(tokens)}
-        cook = node("wsload.js", url=f"{server.ws}/ws", **cook_load)
-        cook_http = node("wsload.js", url=f"{server.ws_on_http_port}/ws", **cook_load)
+        cook = node("wsload.js", server.pid, url=f"{server.ws}/ws", **cook_load)
+        cook_http = node("wsload.js", server.pid, url=f"{server.ws_on_http_port}/ws", **cook_load)
         half_rate = cook["per_second"] / 2
         half = node("wsload.js", url=f"{server.ws}/ws", rate=half_rate, **cook_load)
-        garage = node("sioload.js", url=server.socketio, mode="profile", **load)
+        garage = node("sioload.js", server.pid, url=server.socketio, mode="profile", **load)
     echo: dict[str, dict[str, Any]] = {}
     for name in ("websockets-echo", "trio-websocket-echo", "node-ws-echo"):
         with peer(name) as running:
             echo[name] = node(
-                "wsload.js", url=f"ws://127.0.0.1:{running.port}/", mode="echo", **load
+                "wsload.js",
+                running.process.pid,
+                url=f"ws://127.0.0.1:{running.port}/",
+                mode="echo",
+                **load,
             )
     for name in ("python-socketio-echo", "node-socketio-echo"):
         with peer(name) as running:
             echo[name] = node(
-                "sioload.js", url=f"http://127.0.0.1:{running.port}", mode="echo", **load
+                "sioload.js",
+                running.process.pid,
+                url=f"http://127.0.0.1:{running.port}",
+                mode="echo",
+                **load,
             )
     cooking = "clicker cook, listener port"
     return [
