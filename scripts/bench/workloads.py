@@ -370,6 +370,7 @@ def durable_writes(options: Options) -> list[Row]:
             buying = pool.submit(
                 node,
                 "wsload.js",
+                server.pid,  # the orders' window is the same length, started with it
                 url=f"{server.ws}/ws",
                 mode="buy",
                 upgrades=repeatable_upgrades(server),
@@ -397,6 +398,9 @@ def durable_writes(options: Options) -> list[Row]:
         at_least=5000,
     )
     row.passed = row.passed and errors == 0
+    commits: int = bought["count"] + ordered["count"]
+    cpu_seconds: float = bought["cpu_seconds"]
+    row.cpu_us = cpu_seconds / commits * 1e6 if commits else None
     return [row]
 
 
