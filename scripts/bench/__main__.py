@@ -90,7 +90,7 @@ def table(rows: list[Row]) -> str:
 
 
 def _cpu(row: Row) -> str:
-    """The servers' CPU per round trip: Hearth's, then the peer's."""
+    """The servers' CPU per round trip (or commit): Hearth's, then the peer's."""
     if row.cpu_us is None:
         return ""
     peer = "" if row.peer_cpu_us is None else f", {row.peer_cpu_us:,.0f} µs"

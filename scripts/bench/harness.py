@@ -185,7 +185,7 @@ def node(script: str, watch: int | None = None, /, **options: Any) -> dict[str, 
     marks: dict[str, float] = {}
     for line in process.stdout:
         lines.append(line)
-        if watch is not None and line.startswith('{"event"'):
+        if watch is not None and line.startswith('{"event"'):  # a mark, not the report
             marks[json.loads(line)["event"]] = cpu_seconds(watch)
     draining.join()
     if process.wait() != 0 or not lines:

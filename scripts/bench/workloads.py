@@ -72,8 +72,9 @@ class Row:
     peer_measured: float | None = None
     target: str = ""
     passed: bool | None = None  # None: reported, not judged
-    # The server's CPU time per round trip over the measured window, in microseconds:
-    # less at the mercy of a busy host than a rate, so the figure to compare code by.
+    # The server's CPU time per round trip (per commit, for durable writes) over the
+    # measured window, in microseconds: less at the mercy of a busy host than a rate,
+    # so the figure to compare code by.
     cpu_us: float | None = None
     peer_cpu_us: float | None = None
 
@@ -101,11 +102,10 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def cpu_per_round_trip(measured: dict[str, Any]) -> float | None:
-    """Microseconds of the watched server's CPU per round trip in the window, if watched."""
+def cpu_us_per(measured: dict[str, Any], operations: int) -> float | None:
+    """Microseconds of the watched server's CPU per operation in the window, if watched."""
     seconds: float | None = measured.get("cpu_seconds")
-    round_trips: int = measured["count"]
-    return None if seconds is None or not round_trips else seconds / round_trips * 1e6
+    return None if seconds is None or not operations else seconds / operations * 1e6
 
 
 def versus(
@@ -124,8 +124,8 @@ def versus(
         ROUND_TRIP,
         peer_name,
         peer_measured["per_second"],
-        cpu_us=cpu_per_round_trip(measured),
-        peer_cpu_us=cpu_per_round_trip(peer_measured),
+        cpu_us=cpu_us_per(measured, measured["count"]),
+        peer_cpu_us=cpu_us_per(peer_measured, peer_measured["count"]),
     )
     if at_least_times is not None:
         row.target = f">= {at_least_times}x {peer_name}"
@@ -398,9 +398,7 @@ def durable_writes(options: Options) -> list[Row]:
         at_least=5000,
     )
     row.passed = row.passed and errors == 0
-    commits: int = bought["count"] + ordered["count"]
-    cpu_seconds: float = bought["cpu_seconds"]
-    row.cpu_us = cpu_seconds / commits * 1e6 if commits else None
+    row.cpu_us = cpu_us_per(bought, bought["count"] + ordered["count"])
     return [row]
 
 
