@@ -22,6 +22,10 @@ def test_every_list_of_the_profile_is_in_order() -> None:
         assert store.buy_car(connection, user_id, car_id)["success"] is True
     for number, kind in ((2, "race"), (1, "race"), (3, "adventure")):
         store.finish_level(connection, user_id, number, kind, 1, 10.5)
+    connection.executemany(  # after the starter icon (1), added out of order
+        "INSERT INTO garage_user_icons (user_id, icon_id) VALUES (?, ?)",
+        [(user_id, 4), (user_id, 3)],
+    )
     connection.executemany(  # ids out of the order of their types, and of their adding
         "INSERT INTO garage_user_containers (id, user_id, container_type_id, ready_at)"
         " VALUES (?, ?, ?, 0)",
@@ -35,5 +39,6 @@ def test_every_list_of_the_profile_is_in_order() -> None:
     assert [
         (level["level_type"], level["level_number"]) for level in profile["user_adventure_levels"]
     ] == [("adventure", 3), ("race", 1), ("race", 2)]
+    assert profile["user_icons"] == [1, 3, 4]
     assert [container["id"] for container in profile["containers"]] == [1, 5, 9]
     assert json.loads(bytes(store.cars(connection, user_id))) == profile["user_cars"]
