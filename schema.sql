@@ -52,6 +52,18 @@ CREATE TABLE request_log (
     PRIMARY KEY (user_id, scope, slot)
 ) STRICT, WITHOUT ROWID;
 
+-- Answers not yet folded into the ring, in the order given (migration 0012): appended at
+-- the end of one B-tree, so the answers of one group commit share a few pages.
+CREATE TABLE request_journal (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    scope TEXT NOT NULL,
+    seq INTEGER NOT NULL CHECK (seq >= 0),
+    request_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    response BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+
 -- Click & Cook: the catalogue (seeded from scripts/catalogues) and each player's game.
 
 CREATE TABLE clicker_upgrades (

@@ -2,7 +2,7 @@
 
 `install` wires the app into the server: its REST routes, its WebSocket
 endpoint (served on both ports), and the background tasks it needs (the
-passive ticker and the idle-player sweep).
+passive ticker, the idle-player sweep and the request log's fold).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from handlers.site import Site
 from realtime.envelope import TEXTS, EnvelopeCodec
 from realtime.schedule import run_every
 from settings import ClickerSettings
+from storage import request_log
 
 logger = logging.getLogger("hearth.clicker")
 
@@ -59,4 +60,5 @@ async def install(
     return [
         partial(run_every, settings.tick_interval, game.tick),
         partial(run_every, settings.sweep_interval, game.maintain),
+        partial(run_every, request_log.FOLD_EVERY, game.fold_answers),
     ]

@@ -88,6 +88,8 @@ class Game:
         self.catalogue = catalogue
         self.players = players
         self.idempotency_window = idempotency_window
+        # Answers may wait in the request log's journal: at start, what a crash left there.
+        self._unfolded = True
 
     # -- the guard every command passes first --------------------------------------
 
@@ -203,6 +205,7 @@ class Game:
                 return data
             player.logged += 1
             player.remember(key, ctx.action, encoded, now, self.idempotency_window)
+            self._unfolded = True
         return msgspec.Raw(encoded)  # the answer is encoded once, for the log and the reply
 
     @staticmethod
@@ -279,6 +282,17 @@ class Game:
         """The row changed behind our back (a tool wrote it): take the stored one as the truth."""
         logger.warning("player %d changed outside the server; reloading it", player.user_id)
         await self._load(player)
+
+    async def fold_answers(self) -> None:
+        """Fold the answers remembered since the last fold into the request log's ring."""
+        if not self._unfolded:
+            return  # no write transaction for nothing, ten times a second
+        self._unfolded = False
+        try:
+            await self.db.write(request_log.fold)
+        except StorageError as error:
+            self._unfolded = True
+            logger.warning("request log not folded: %s", error)
 
     async def maintain(self) -> None:
         """Evict idle players and forget answers older than the idempotency window.

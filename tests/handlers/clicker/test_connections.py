@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import AsyncExitStack
 from functools import partial
 
@@ -11,6 +12,7 @@ import trio
 import settings
 from handlers.accounts import TokenCodec
 from server import Running
+from storage import request_log
 from tests.clients import connect, prepare_player, race, register, stored_player, user_id_of
 from tests.conftest import TEST_SECRETS
 
@@ -115,6 +117,26 @@ async def test_a_retried_request_id_gets_the_first_answer_once(
         async with connect(ws_port, bob["access_token"]) as other:
             assert await other.request("cook", request_id="retry-me") == {"dishes": 1, "xp": 1}
     assert stored_player(config.storage.path, user_id_of(alice))["dishes"] == 3
+
+
+async def test_answers_reach_the_request_logs_ring_by_the_next_fold(
+    http: httpx.AsyncClient, config: settings.Settings, ws_port: int
+) -> None:
+    alice = await register(http)
+    user_id = user_id_of(alice)
+    prepare_player(config.storage.path, user_id, {1: 1})
+    async with connect(ws_port, alice["access_token"]) as player:
+        for n in range(3):
+            await player.request("cook", request_id=f"c{n}")
+    with sqlite3.connect(config.storage.path) as database, trio.fail_after(5):
+        # The server folds on its own schedule, which tells no one: polled.
+        unfolded = "SELECT count(*) FROM request_journal"
+        while database.execute(unfolded).fetchone()[0]:  # noqa: ASYNC110
+            await trio.sleep(request_log.FOLD_EVERY)
+        ring = database.execute(
+            "SELECT seq, request_id FROM request_log WHERE user_id = ? ORDER BY seq", (user_id,)
+        ).fetchall()
+    assert ring == [(0, '"c0"'), (1, '"c1"'), (2, '"c2"')]
 
 
 ROUNDS = 100
