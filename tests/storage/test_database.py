@@ -266,6 +266,28 @@ async def test_reads_now_see_what_is_committed_and_nothing_else(tmp_path: Path) 
         assert db.read_now(lambda c: c.execute(count).fetchone()[0]) == 2
 
 
+async def test_reads_now_of_one_batch_share_a_snapshot_that_ends_with_it(tmp_path: Path) -> None:
+    """Another process's write, committed between two `read_now`s of one task step, is not
+    seen by the second; after a schedule point (a new batch of task steps) it is. Without
+    the writer task, each `read_now` is a snapshot of its own."""
+    path = tmp_path / "db.sqlite"
+    async with open_database(path) as db:
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            assert db.read_now(_count) == 0
+            _insert(1, other)
+            assert db.read_now(_count) == 0
+            await trio.lowlevel.checkpoint()
+            assert db.read_now(_count) == 1
+    alone = Database(path, readers=0)
+    try:
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            assert alone.read_now(_count) == 1
+            _insert(2, other)
+            assert alone.read_now(_count) == 2
+    finally:
+        alone.close()
+
+
 def test_reads_now_of_a_new_database_go_on_while_other_connections_close(
     tmp_path: Path,
 ) -> None:
