@@ -111,6 +111,31 @@ async def test_kill_9_mid_burst_loses_no_acknowledged_cook(tmp_path: Path) -> No
             assert dishes == stored_player(database, user_id_of(tokens))["dishes"]
 
 
+async def test_a_retry_after_kill_9_gets_its_first_answer(tmp_path: Path) -> None:
+    """An answer stored just before `kill -9` (most likely still in the request log's
+    journal, folded into the ring only every 0.1 s) answers its retry after the restart,
+    and the cook is not applied twice."""
+    config_file = write_config(tmp_path)
+    database = str(tmp_path / "hearth.db")
+    await seed_database(make_settings(tmp_path))
+    async with server_process(config_file) as child:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{child.http_port}") as http:
+            tokens = await register(http)
+        prepare_player(database, user_id_of(tokens), {1: 1})
+        async with connect(child.ws_port, tokens["access_token"]) as player:
+            first = await player.request("cook", request_id="k-1")
+            child.signal(signal.SIGKILL)
+            await child.wait()
+    assert first == {"dishes": 1, "xp": 1}
+    async with (
+        server_process(config_file) as child,
+        connect(child.ws_port, tokens["access_token"]) as player,
+    ):
+        assert await player.request("cook", request_id="k-1") == first
+        assert await player.request("cook", request_id="k-2") == {"dishes": 2, "xp": 2}
+    assert stored_player(database, user_id_of(tokens))["dishes"] == 2
+
+
 async def test_sigterm_closes_websockets_with_1001_and_exits_0(tmp_path: Path) -> None:
     config_file = write_config(tmp_path)
     await seed_database(make_settings(tmp_path))
