@@ -64,18 +64,20 @@ def remember(
 def fold(connection: sqlite3.Connection) -> int:
     """Move the journal's answers into the ring, oldest first (so of two answers for one
     slot the newer stays); returns how many moved. Run it in a write transaction."""
-    # `WHERE true`: without it SQLite would read ON CONFLICT as part of the SELECT's join.
+    # A user deleted by a tool with foreign keys off leaves answers in the journal: they
+    # are dropped here, as the ring's foreign key would refuse them, and one refusal would
+    # stop every fold (and with `recent`, every player's load).
     moved = connection.execute(
         "INSERT INTO request_log"
         " (user_id, scope, slot, seq, request_id, action, response, created_at)"
         f" SELECT user_id, scope, seq % {CAPACITY}, seq, request_id, action, response,"
-        " created_at FROM request_journal WHERE true ORDER BY rowid"
+        " created_at FROM request_journal AS j"
+        " WHERE EXISTS (SELECT 1 FROM users WHERE id = j.user_id) ORDER BY j.rowid"
         " ON CONFLICT (user_id, scope, slot) DO UPDATE SET"
         " seq = excluded.seq, request_id = excluded.request_id, action = excluded.action,"
         " response = excluded.response, created_at = excluded.created_at",
     ).rowcount
-    if moved:
-        connection.execute("DELETE FROM request_journal")
+    connection.execute("DELETE FROM request_journal")
     return moved
 
 

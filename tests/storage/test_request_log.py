@@ -54,6 +54,20 @@ def test_answers_wait_in_the_journal_until_a_fold_moves_them(tmp_path: Path) -> 
     ]
 
 
+def test_a_fold_drops_the_answers_of_a_user_deleted_since(tmp_path: Path) -> None:
+    """A tool that deletes a user with foreign keys off leaves the user's answers in the
+    journal; the fold drops them and still moves everyone else's."""
+    connection = _database(tmp_path)
+    request_log.remember(connection, 1, "clicker", 0, '"r0"', "cook", b"{}", 100)
+    request_log.remember(connection, 2, "clicker", 0, '"r0"', "cook", b"{}", 100)
+    connection.execute("PRAGMA foreign_keys = OFF")
+    connection.execute("DELETE FROM users WHERE id = 1")
+    connection.execute("PRAGMA foreign_keys = ON")
+    assert request_log.fold(connection) == 1
+    assert (_rows(connection), _rows(connection, "request_journal")) == (1, 0)
+    assert request_log.recent(connection, 2, "clicker", since=0).next_seq == 1
+
+
 def test_recent_sees_answers_not_yet_folded(tmp_path: Path) -> None:
     connection = _database(tmp_path)
     request_log.remember(connection, 1, "clicker", 0, '"r0"', "cook", b"{}", 100)
