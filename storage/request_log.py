@@ -18,9 +18,9 @@ the ring, and every commit wrote one page per user in it to the WAL. `fold` move
 the journal into the ring, in the order the answers were given, a few times a
 second: a user's page of the ring is written once a fold, not once a commit.
 
-Invariant: the ring and the journal together hold every answer remembered; an
-answer that is in neither is older than the ring's newest `CAPACITY` (or pruned).
-`recent` folds first, so what it reads is whole.
+Invariant: the ring and the journal together hold every answer remembered, except
+those older than the ring's newest `CAPACITY`, those pruned, and those of users
+deleted since. `recent` folds first, so what it reads is whole.
 """
 
 from __future__ import annotations
