@@ -134,9 +134,13 @@ async def test_answers_reach_the_request_logs_ring_by_the_next_fold(
         while database.execute(unfolded).fetchone()[0]:  # noqa: ASYNC110
             await trio.sleep(request_log.FOLD_EVERY)
         ring = database.execute(
-            "SELECT seq, request_id FROM request_log WHERE user_id = ? ORDER BY seq", (user_id,)
+            "SELECT seq, request_id, action, response FROM request_log WHERE user_id = ?"
+            " ORDER BY seq",
+            (user_id,),
         ).fetchall()
-    assert ring == [(0, '"c0"'), (1, '"c1"'), (2, '"c2"')]
+    assert ring == [
+        (n, f'"c{n}"', "cook", f'{{"dishes":{n + 1},"xp":{n + 1}}}'.encode()) for n in range(3)
+    ]
 
 
 ROUNDS = 100
