@@ -21,7 +21,6 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
@@ -42,6 +41,7 @@ MAX_ATTACHMENTS = 10  # more in one binary event closes the session
 
 _encode = msgspec.json.Encoder().encode
 _args = msgspec.json.Decoder(list[msgspec.Raw])
+_name = msgspec.json.Decoder(str)
 
 
 class Packet(NamedTuple):
@@ -152,12 +152,22 @@ class SocketIOTransport:
         await self.engine.abort()
 
 
-@dataclass(frozen=True)
-class Request:
-    """What an event asked for besides its data: an ack, and the app's transaction tag."""
+class Request(NamedTuple):
+    """What an event asked for besides its data: an ack; and, for an error, the app's
+    transaction tag, read from the event's data only then.
+
+    Nearly no event fails: a frozen dataclass holding the tag decoded for every event cost
+    each about 0.4 µs more."""
 
     ack: int | None
-    transaction: str | None
+    data: msgspec.Raw | None = None
+
+    @property
+    def transaction(self) -> str | None:
+        return _transaction(self.data) if self.data is not None else None
+
+
+_NO_REQUEST = Request(None)
 
 
 class _Tagged(msgspec.Struct):
@@ -179,13 +189,13 @@ class SocketIOCodec:
         try:
             packet = _last_packet.of(message)
             if packet.type not in (EVENT, BINARY_EVENT):
-                return Inbound("", Request(None, None), msgspec.Raw(b"null"))  # acks: ignored
+                return Inbound("", _NO_REQUEST, msgspec.Raw(b"null"))  # acks: ignored
             args = _args.decode(packet.payload)
-            name = msgspec.json.decode(args[0], type=str) if args else ""
+            name = _name.decode(args[0]) if args else ""
         except (ValueError, *UNDECODABLE):
             raise BadFrame("Invalid packet format") from None
         data = args[1] if len(args) > 1 else msgspec.Raw(b"null")
-        request = Request(packet.ack, _transaction(data))
+        request = Request(packet.ack, data)
         if packet.type == BINARY_EVENT:
             raise BadFrame("Binary attachments are not supported", action=name, request_id=request)
         return Inbound(name, request, data)
@@ -212,7 +222,7 @@ class SocketIOCodec:
         message: str,
         details: Mapping[str, Any] | None = None,
     ) -> tuple[Message, ...]:
-        request = request_id if isinstance(request_id, Request) else Request(None, None)
+        request = request_id if isinstance(request_id, Request) else _NO_REQUEST
         style = self._styles.get(action, self._default_style)
         frames = [
             self.encode_push(event, data)

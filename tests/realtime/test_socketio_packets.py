@@ -49,5 +49,6 @@ async def test_an_event_is_parsed_once_by_the_transport_and_the_codec(
     inbound = SocketIOCodec(lambda *_: [], {}).decode(message)
     assert parsed == ["0", event]
     assert engine.sent[0].startswith('0{"sid":')
-    assert (inbound.action, inbound.request_id) == ("profile", Request(21, None))
+    assert (inbound.action, inbound.request_id.ack) == ("profile", 21)
+    assert inbound.request_id == Request(21, inbound.data)
     assert bytes(cast(Any, inbound.data)) == b'{"token":"t"}'
