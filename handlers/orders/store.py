@@ -26,6 +26,8 @@ Status = Literal[
 ]
 STATUSES: tuple[str, ...] = get_args(Status)
 STAFF_ROLES = ("admin", "ceo", "manager")
+# Random order numbers tried before one is picked among those still free today.
+RANDOM_TRIES = 10
 _ORDER_COLUMNS = (
     "id, order_number, user_id, city_id, branch_id, order_type, payment_method,"
     " delivery_street, delivery_house, comment, desired_time, change_from, subtotal,"
@@ -256,25 +258,50 @@ def create_order(
 
 
 def _insert_numbered(connection: sqlite3.Connection, day: str, values: tuple[Any, ...]) -> int:
-    """Insert the order under a random 4-digit number not yet used today."""
-    for _ in range(100):
-        number = f"{1000 + secrets.randbelow(9000)}"
-        try:
-            cursor = connection.execute(
-                "INSERT INTO orders (order_number, order_day, user_id, city_id, branch_id,"
-                " order_type, payment_method, delivery_street, delivery_house, comment,"
-                " desired_time, change_from, subtotal, delivery_cost, bonus_used, total,"
-                " bonuses_earned, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (number, day, *values),
-            )
-        except sqlite3.IntegrityError as error:
-            if "order_number" not in str(error):
-                raise
-            continue
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
-    raise OrderProblem("No order number is free today; try again later")
+    """Insert the order under a random 4-digit number not yet used today.
+
+    Random numbers first: nearly every day has most of its numbers free. After
+    `RANDOM_TRIES` taken ones, one of those still free, found in the day's index: so
+    orders are refused only once all 9,000 numbers of the day are used (random tries
+    alone, 100 of them, refused about one order in 170 with 95% used).
+    """
+    for _ in range(RANDOM_TRIES):
+        order_id = _insert_as(connection, f"{1000 + secrets.randbelow(9000)}", day, values)
+        if order_id is not None:
+            return order_id
+    taken = {
+        number
+        for (number,) in connection.execute(
+            "SELECT order_number FROM orders WHERE order_day = ?", (day,)
+        )
+    }
+    free = [f"{number}" for number in range(1000, 10000) if f"{number}" not in taken]
+    # The writer's transaction holds the write lock: no number is taken meanwhile.
+    order_id = _insert_as(connection, secrets.choice(free), day, values) if free else None
+    if order_id is None:
+        raise OrderProblem("No order number is free today; try again later")
+    return order_id
+
+
+def _insert_as(
+    connection: sqlite3.Connection, number: str, day: str, values: tuple[Any, ...]
+) -> int | None:
+    """The new order's id, or None when `number` is taken today."""
+    try:
+        cursor = connection.execute(
+            "INSERT INTO orders (order_number, order_day, user_id, city_id, branch_id,"
+            " order_type, payment_method, delivery_street, delivery_house, comment,"
+            " desired_time, change_from, subtotal, delivery_cost, bonus_used, total,"
+            " bonuses_earned, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (number, day, *values),
+        )
+    except sqlite3.IntegrityError as error:
+        if "order_number" not in str(error):
+            raise
+        return None
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
 
 
 @dataclass(frozen=True)

@@ -277,6 +277,42 @@ async def test_own_orders_only(http: httpx.AsyncClient) -> None:
     assert (await http.get("/api/orders?limit=0", headers=_bearer(alice))).status_code == 400
 
 
+async def test_the_last_free_order_number_of_a_day_is_found_and_then_none_is(
+    http: httpx.AsyncClient, config: settings.Settings
+) -> None:
+    """A day with one order number left takes an order under it (ten random tries would
+    nearly never find it); a day with none refuses the next order and stores nothing."""
+    token, _ = await customer(http, 16)
+    first = (await http.post("/api/orders", json=order_body(), headers=_bearer(token))).json()
+    left = "5000" if first["order"]["order_number"] != "5000" else "5001"
+    with sqlite3.connect(config.storage.path) as connection:
+        columns = ", ".join(
+            name
+            for _, name, *_ in connection.execute("PRAGMA table_info(orders)")
+            if name not in ("id", "order_number")
+        )
+        connection.execute(  # copies of the first order under every other number of its day
+            "WITH RECURSIVE n (k) AS (SELECT 1000 UNION ALL SELECT k + 1 FROM n WHERE k < 9999)"
+            f" INSERT INTO orders (order_number, {columns})"
+            f" SELECT CAST(k AS TEXT), {columns} FROM n, orders"
+            " WHERE orders.id = ? AND CAST(k AS TEXT) NOT IN (orders.order_number, ?)",
+            (first["order"]["id"], left),
+        )
+    last = await http.post("/api/orders", json=order_body(), headers=_bearer(token))
+    assert last.status_code == 201
+    assert last.json()["order"]["order_number"] == left
+    balance = (await http.get("/api/bonuses/balance", headers=_bearer(token))).json()
+    refused = await http.post("/api/orders", json=order_body(), headers=_bearer(token))
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"error": "No order number is free today; try again later"},
+    )
+    assert (await http.get("/api/bonuses/balance", headers=_bearer(token))).json() == balance
+    with sqlite3.connect(config.storage.path) as connection:
+        days = connection.execute("SELECT order_day, count(*) FROM orders GROUP BY 1").fetchall()
+    assert days == [(first["order"]["created_at"][:10], 9000)]
+
+
 async def test_staff_lists_and_status_changes(
     http: httpx.AsyncClient, config: settings.Settings
 ) -> None:
