@@ -47,6 +47,9 @@ CLICKER_MONEY = 2**62
 CLICKER_UPGRADES = (4, 10, 15, 25, 33, 41, 42, 57, 62, 63)
 ORDERS_BONUSES = 1000
 ORDERS_BONUS_PER_ORDER = 100
+# Orders one buyer places at most: the orders app numbers a UTC day's orders 1000-9999,
+# and the crash soak's four buyers placed all 9,000 in one run on a fast host.
+ORDERS_PER_BUYER = 1500
 GARAGE_MONEY = 10**12
 GARAGE_CARS = (2, 3, 4, 5)  # car 1 is every player's starter
 
@@ -218,7 +221,11 @@ class OrdersBuyer:
         self.pending = False
         self.acknowledged = 0
         self.unavailable = 0
-        self.done = False  # bonuses never run out: each order earns some
+
+    @property
+    def done(self) -> bool:
+        # Bonuses never run out (each order earns some); a day's order numbers would.
+        return len(self.orders) >= ORDERS_PER_BUYER
 
     @classmethod
     async def create(cls, http: httpx.AsyncClient, database: Path, telegram_id: int) -> OrdersBuyer:
@@ -233,6 +240,8 @@ class OrdersBuyer:
                 base_url=f"http://127.0.0.1:{ports[0]}", headers=headers, timeout=10
             ) as http:
                 for _ in itertools.count() if purchases is None else range(purchases):
+                    if self.done:
+                        return
                     bonus = min(ORDERS_BONUS_PER_ORDER, self.balance)
                     self.pending = True
                     response = await http.post("/api/orders", json=order_body(bonus_to_use=bonus))
