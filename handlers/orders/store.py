@@ -275,7 +275,7 @@ def _insert_numbered(connection: sqlite3.Connection, day: str, values: tuple[Any
             "SELECT order_number FROM orders WHERE order_day = ?", (day,)
         )
     }
-    free = [f"{number}" for number in range(1000, 10000) if f"{number}" not in taken]
+    free = [str(number) for number in range(1000, 10000) if str(number) not in taken]
     # The writer's transaction holds the write lock: no number is taken meanwhile.
     order_id = _insert_as(connection, secrets.choice(free), day, values) if free else None
     if order_id is None:

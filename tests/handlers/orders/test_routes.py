@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -285,7 +286,7 @@ async def test_the_last_free_order_number_of_a_day_is_found_and_then_none_is(
     token, _ = await customer(http, 16)
     first = (await http.post("/api/orders", json=order_body(), headers=_bearer(token))).json()
     left = "5000" if first["order"]["order_number"] != "5000" else "5001"
-    with sqlite3.connect(config.storage.path) as connection:
+    with closing(sqlite3.connect(config.storage.path)) as connection, connection:
         columns = ", ".join(
             name
             for _, name, *_ in connection.execute("PRAGMA table_info(orders)")
@@ -308,7 +309,7 @@ async def test_the_last_free_order_number_of_a_day_is_found_and_then_none_is(
         {"error": "No order number is free today; try again later"},
     )
     assert (await http.get("/api/bonuses/balance", headers=_bearer(token))).json() == balance
-    with sqlite3.connect(config.storage.path) as connection:
+    with closing(sqlite3.connect(config.storage.path)) as connection:
         days = connection.execute("SELECT order_day, count(*) FROM orders GROUP BY 1").fetchall()
     assert days == [(first["order"]["created_at"][:10], 9000)]
 
