@@ -4,7 +4,8 @@
 
 Each revision is checked out in a temporary git worktree that borrows this checkout's
 virtualenv and Node packages (so a revision with other dependencies needs a checkout and
-virtualenv of its own); `python -m scripts.bench` then runs in each, in turns
+virtualenv of its own) and compiles its own hot modules (scripts/compile.py);
+`python -m scripts.bench` then runs in each, in turns
 (A B, then B A, ...), so that the host's slow and quick minutes fall on both. Every
 option after the revisions goes to `scripts.bench` as it is. Prints each row's figure
 and CPU per operation for both revisions, as the median of the pairs.
@@ -31,7 +32,8 @@ Results = list[dict[str, Any]]
 
 @contextmanager
 def worktree(revision: str, parent: Path) -> Iterator[Path]:
-    """`revision` checked out under `parent`, with this checkout's Node packages."""
+    """`revision` checked out under `parent`, with this checkout's Node packages and the
+    revision's own compiled modules (scripts/compile.py, where the revision has it)."""
     path = parent / revision.replace("/", "_")
     subprocess.run(
         ["git", "worktree", "add", "--detach", "--quiet", str(path), revision],
@@ -40,6 +42,8 @@ def worktree(revision: str, parent: Path) -> Iterator[Path]:
     )
     try:
         (path / "scripts" / "bench" / "node_modules").symlink_to(HERE / "node_modules")
+        if (path / "scripts" / "compile.py").exists():
+            subprocess.run([PYTHON, "-m", "scripts.compile"], cwd=path, check=True)
         yield path
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False)

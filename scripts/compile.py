@@ -1,0 +1,98 @@
+"""Compile Hearth's hot modules to C extensions with mypyc, or remove them.
+
+    python -m scripts.compile            # build the extensions next to their sources
+    python -m scripts.compile --clean    # remove them: every module runs as Python
+    python -m scripts.compile --sources  # print the compiled modules' sources (for make)
+
+The same source serves both ways: an extension (`listener.cpython-311-*.so`) shadows its
+`.py` when both are present, and the `.py` runs when it is not. `make` rebuilds the
+extensions whenever one of these sources changes; without a C compiler the build fails
+with a warning and Hearth runs as Python, slower but otherwise the same.
+
+Invariant: a compiled module defines no msgspec schema. mypyc replaces a class's
+annotations with plain runtime types, so a `msgspec.Struct` defined in a compiled module
+would silently lose its `Annotated` limits (`max_length`, ranges) and its class options
+(`kw_only`, `frozen`). tests/scripts/test_compile.py holds every module here to that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The workloads' hot paths (docs/performance.md, step 55): the WebSocket and Socket.IO
+# transports, dispatch, fan-out, the request log, the clicker's turns and the stores.
+# Modules that define msgspec schemas (envelope, socketio, the apps' commands) stay Python.
+MODULES = (
+    "realtime/batches.py",
+    "realtime/codec.py",
+    "realtime/connection.py",
+    "realtime/endpoint.py",
+    "realtime/engineio.py",
+    "realtime/frames.py",
+    "realtime/hub.py",
+    "realtime/last.py",
+    "realtime/listener.py",
+    "realtime/ratelimit.py",
+    "realtime/transport.py",
+    "storage/request_log.py",
+    "handlers/clicker/players.py",
+    "handlers/clicker/store.py",
+    "handlers/clicker/turn.py",
+    "handlers/garage/store.py",
+)
+BUILD = ROOT / "build"
+
+
+def extensions() -> list[Path]:
+    """Every extension a build left in the tree, the shared runtime library included."""
+    return [
+        path
+        for pattern in ("*__mypyc.*.so", "realtime/*.so", "storage/*.so", "handlers/**/*.so")
+        for path in ROOT.glob(pattern)
+    ]
+
+
+def clean() -> None:
+    for path in extensions():
+        path.unlink()
+    shutil.rmtree(BUILD, ignore_errors=True)
+
+
+def build() -> None:
+    """Build the extensions in place; on failure leave none, so all of Hearth is Python."""
+    clean()  # a module dropped from MODULES must not keep shadowing its source
+    mypyc = Path(sys.executable).with_name("mypyc")
+    result = subprocess.run([str(mypyc), *MODULES], cwd=ROOT, capture_output=True, text=True)
+    shutil.rmtree(BUILD, ignore_errors=True)
+    if result.returncode != 0:
+        clean()
+        print(result.stdout[-4000:], result.stderr[-4000:], sep="\n", file=sys.stderr)
+        print(
+            "scripts.compile: mypyc failed (is a C compiler installed?); Hearth runs as Python",
+            file=sys.stderr,
+        )
+    else:
+        print(f"scripts.compile: {len(MODULES)} modules compiled")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--clean", action="store_true", help="remove the extensions")
+    action.add_argument("--sources", action="store_true", help="print the compiled sources")
+    arguments = parser.parse_args()
+    if arguments.sources:
+        print(" ".join(MODULES))
+    elif arguments.clean:
+        clean()
+    else:
+        build()
+
+
+if __name__ == "__main__":
+    main()
