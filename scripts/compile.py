@@ -26,7 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # The workloads' hot paths (docs/performance.md, step 55): the WebSocket and Socket.IO
 # transports, dispatch, fan-out, the request log, the clicker's turns and the stores.
-# Modules that define msgspec schemas (envelope, socketio, the apps' commands) stay Python.
+# Modules that define msgspec schemas (envelope, socketio, the apps' commands) stay Python,
+# and so do two that mypyc cannot compile: realtime/commands.py (a generic frozen
+# dataclass) and storage/database.py (an async generator).
 MODULES = (
     "realtime/batches.py",
     "realtime/codec.py",
@@ -55,6 +57,17 @@ def extensions() -> list[Path]:
         for pattern in ("*__mypyc.*.so", "realtime/*.so", "storage/*.so", "handlers/**/*.so")
         for path in ROOT.glob(pattern)
     ]
+
+
+def compiled() -> list[str]:
+    """The modules of MODULES that have an extension built."""
+    return [module for module in MODULES if extension_of(module) is not None]
+
+
+def extension_of(module: str) -> Path | None:
+    """The extension built from `module` (a path in MODULES), if there is one."""
+    source = ROOT / module
+    return next(source.parent.glob(f"{source.stem}.*.so"), None)
 
 
 def clean() -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from scripts.bench.harness import ROOT, install_node_packages
 from scripts.bench.workloads import WORKLOADS, Options, Row
+from scripts.compile import MODULES, compiled
 
 RESULTS = ROOT / "bench-results.json"
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
     install_node_packages()
+    # Hearth run as Python (no C compiler) is slower: the output says which it was.
+    print(f"compiled hot modules: {len(compiled())} of {len(MODULES)} (scripts/compile.py)")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as scratch:
         options = Options(
