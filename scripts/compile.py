@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # The workloads' hot paths (docs/performance.md, step 55): the WebSocket and Socket.IO
 # transports, dispatch, fan-out, the request log, the clicker's turns and the stores.
-# Modules that define msgspec schemas (envelope, socketio, the apps' commands) stay Python,
+# Modules that define msgspec schemas (envelope, the apps' commands) stay Python,
 # and so do two that mypyc cannot compile: realtime/commands.py (a generic frozen
 # dataclass) and storage/database.py (an async generator).
 MODULES = (
@@ -40,6 +40,7 @@ MODULES = (
     "realtime/last.py",
     "realtime/listener.py",
     "realtime/ratelimit.py",
+    "realtime/socketio.py",
     "realtime/transport.py",
     "storage/request_log.py",
     "handlers/clicker/players.py",

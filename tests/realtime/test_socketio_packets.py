@@ -8,26 +8,34 @@ from typing import Any, cast
 import pytest
 
 from realtime import socketio
-from realtime.engineio import EngineSession
+from realtime.engineio import EngineOptions, EngineSession
 from realtime.last import LastAnswer
 from realtime.socketio import Request, SocketIOCodec, SocketIOTransport
+from realtime.transport import NO_HEADERS, Handshake, Message, Messages, Transport
 
 
-class _Engine:
-    """An Engine.IO session reduced to what the transport uses: protocol 5's messages in
-    order, and what it sends back."""
+class _Socket:
+    """A WebSocket reduced to what an Engine.IO session uses of it: Engine.IO packets in
+    order, and what is sent back. (The session is a real one: compiled, the transport
+    takes nothing else.)"""
 
-    eio = 4
+    pings = False
+    awaiting_pong = False
+    backlogged = False
 
-    def __init__(self, *messages: str) -> None:
-        self.messages = list(messages)
-        self.sent: list[str] = []
+    def __init__(self, *packets: str) -> None:
+        self.packets = list(packets)
+        self.sent: list[Message] = []
 
     async def receive(self) -> str:
-        return self.messages.pop(0)
+        return self.packets.pop(0)
 
     async def send(self, *messages: str) -> None:
         self.sent.extend(messages)
+
+    def send_nowait(self, messages: Messages) -> bool:
+        self.sent.extend(messages if isinstance(messages, tuple) else (messages,))
+        return True
 
 
 async def test_an_event_is_parsed_once_by_the_transport_and_the_codec(
@@ -43,12 +51,15 @@ async def test_an_event_is_parsed_once_by_the_transport_and_the_codec(
     monkeypatch.setattr(socketio, "_last_packet", LastAnswer(counted))
     # Built at run time: a new string object, as a message read off a socket is.
     event = "".join(["221", '["profile",{"token":"t"}]'])  # an event, ack id 21
-    engine = _Engine("0", event)
-    transport = SocketIOTransport(cast(EngineSession, engine))
+    socket = _Socket("40", "4" + event)  # Engine.IO messages: a connect, then the event
+    handshake = Handshake("/socket.io/", {}, NO_HEADERS, "127.0.0.1")
+    options = EngineOptions(25, 20, 1_000_000)
+    engine = EngineSession("s", 4, options, handshake, cast(Transport, socket))
+    transport = SocketIOTransport(engine)
     message = await transport.receive()
     inbound = SocketIOCodec(lambda *_: [], {}).decode(message)
     assert parsed == ["0", event]
-    assert engine.sent[0].startswith('0{"sid":')
+    assert str(socket.sent[0]).startswith('40{"sid":')
     assert (inbound.action, inbound.request_id.ack) == ("profile", 21)
     assert inbound.request_id == Request(21, inbound.data)
     assert bytes(cast(Any, inbound.data)) == b'{"token":"t"}'
