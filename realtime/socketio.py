@@ -41,7 +41,8 @@ MAX_ATTACHMENTS = 10  # more in one binary event closes the session
 
 _encode = msgspec.json.Encoder().encode
 _args = msgspec.json.Decoder(list[msgspec.Raw])
-_name = msgspec.json.Decoder(str)
+_string = msgspec.json.Decoder(str)  # an event's name; an error's transaction tag
+_fields = msgspec.json.Decoder(dict[str, msgspec.Raw])  # an event's data, for the tag
 
 
 class Packet(NamedTuple):
@@ -187,7 +188,7 @@ class SocketIOCodec:
             if packet.type not in (EVENT, BINARY_EVENT):
                 return Inbound("", _NO_REQUEST, msgspec.Raw(b"null"))  # acks: ignored
             args = _args.decode(packet.payload)
-            name = _name.decode(args[0]) if args else ""
+            name = _string.decode(args[0]) if args else ""
         except (ValueError, *UNDECODABLE):
             raise BadFrame("Invalid packet format") from None
         data = args[1] if len(args) > 1 else msgspec.Raw(b"null")
@@ -230,13 +231,13 @@ class SocketIOCodec:
 
 
 def _transaction(data: msgspec.Raw) -> str | None:
-    # Untyped: this module is compiled (scripts/compile.py), so it defines no schema.
+    # No schema class: this module is compiled (scripts/compile.py). The fields stay Raw,
+    # so a large event costs no objects for what is not the tag.
     try:
-        decoded = msgspec.json.decode(data)
+        tag = _fields.decode(data).get("transaction")
+        return (_string.decode(tag) or None) if tag is not None else None
     except UNDECODABLE:
-        return None
-    tag = decoded.get("transaction") if isinstance(decoded, dict) else None
-    return tag if isinstance(tag, str) and tag else None
+        return None  # not an object, or a tag that is not a string
 
 
 TEXTS = ErrorTexts(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import msgspec
 import pytest
 
 from realtime import socketio
@@ -63,3 +64,21 @@ async def test_an_event_is_parsed_once_by_the_transport_and_the_codec(
     assert (inbound.action, inbound.request_id.ack) == ("profile", 21)
     assert inbound.request_id == Request(21, inbound.data)
     assert bytes(cast(Any, inbound.data)) == b'{"token":"t"}'
+
+
+@pytest.mark.parametrize(
+    ("data", "tag"),
+    [
+        (b'{"token":"t","transaction":"x1"}', "x1"),
+        (b'{"transaction":""}', None),
+        (b'{"transaction":7}', None),
+        (b'{"transaction":null}', None),
+        (b'{"token":"t"}', None),
+        (b'["transaction","x1"]', None),
+        (b'{"transaction":', None),
+    ],
+)
+def test_an_error_reads_the_transaction_tag_only_from_a_string_in_an_object(
+    data: bytes, tag: str | None
+) -> None:
+    assert Request(None, msgspec.Raw(data)).transaction == tag
