@@ -82,7 +82,6 @@ def build() -> None:
     clean()  # a module dropped from MODULES must not keep shadowing its source
     mypyc = Path(sys.executable).with_name("mypyc")
     result = subprocess.run([str(mypyc), *MODULES], cwd=ROOT, capture_output=True, text=True)
-    shutil.rmtree(BUILD, ignore_errors=True)
     if result.returncode != 0:
         clean()
         print(result.stdout[-4000:], result.stderr[-4000:], sep="\n", file=sys.stderr)
@@ -91,6 +90,7 @@ def build() -> None:
             file=sys.stderr,
         )
     else:
+        shutil.rmtree(BUILD, ignore_errors=True)
         print(f"scripts.compile: {len(MODULES)} modules compiled")
 
 
