@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -161,7 +162,9 @@ class Game:
         if loaded is None:  # a valid token for a user that no longer exists
             raise CommandError("token invalid")
         player.email, player.progress = loaded
-        player.answers = {key: (action, answer, at) for key, action, answer, at in ring.answers}
+        player.answers = OrderedDict(
+            (key, (action, answer, at)) for key, action, answer, at in ring.answers
+        )
         player.logged = ring.next_seq
 
     def progress_of(self, ctx: Ctx) -> Progress:
