@@ -24,12 +24,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# The workloads' hot paths (docs/performance.md, step 55): the WebSocket and Socket.IO
-# transports, dispatch, fan-out, the request log, the clicker's turns and the stores.
-# Modules that define msgspec schemas (envelope, the apps' commands) stay Python,
-# and so do two that mypyc cannot compile: realtime/commands.py (a generic frozen
-# dataclass) and storage/database.py (an async generator).
+# The workloads' hot paths (docs/performance.md, steps 55 and 56): the WebSocket and
+# Socket.IO transports, dispatch, fan-out, the writer and the request log, the clicker's
+# game, turns and players, and the stores. Modules that define msgspec schemas
+# (envelope, the apps' commands, the clicker's rules) stay Python, and so do two that
+# mypyc cannot compile: realtime/commands.py (a generic frozen dataclass) and
+# storage/running.py (an async generator).
 MODULES = (
+    "handlers/clicker/game.py",
+    "storage/database.py",
     "realtime/batches.py",
     "realtime/codec.py",
     "realtime/connection.py",

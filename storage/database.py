@@ -48,8 +48,7 @@ import logging
 import math
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -387,25 +386,6 @@ class Database:
             reader.close()
         self._reader_now.close()
         self._writer.close()
-
-
-@asynccontextmanager
-async def open_database(path: Path, **options: Any) -> AsyncIterator[Database]:
-    """Open `path` (creating or migrating it) with its writer task running.
-
-    On exit, new writes are refused, queued ones are committed, and every
-    connection is closed.
-    """
-    database = Database(path, **options)
-    try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(database.run_writer)
-            try:
-                yield database
-            finally:
-                database.close_writes()
-    finally:
-        database.close()
 
 
 def _connect(path: Path, busy_timeout_ms: int, *, read_only: bool = False) -> sqlite3.Connection:

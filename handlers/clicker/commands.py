@@ -12,10 +12,17 @@ from typing import Annotated, Any
 import msgspec
 
 from handlers.clicker import rules
-from handlers.clicker.game import Authed, Ctx, Game
+from handlers.clicker.game import Ctx, Game
 from realtime.commands import Commands
 
 commands: Commands[Game] = Commands()
+
+
+class Authed(msgspec.Struct):
+    """Every request's data carries the access token."""
+
+    token: str = ""
+
 
 UpgradeId = (
     Annotated[int, msgspec.Meta(ge=0, le=2**31)]

@@ -46,12 +46,6 @@ PUSHES_PER_TURN = 256
 _encode = msgspec.json.Encoder().encode
 
 
-class Authed(msgspec.Struct):
-    """Every request's data carries the access token."""
-
-    token: str = ""
-
-
 @dataclass(eq=False)
 class Seat:
     """What the clicker knows of one connection."""

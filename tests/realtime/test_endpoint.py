@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
+from pathlib import Path
+from typing import Any
 
 import trio
 import trio.testing
@@ -13,7 +14,7 @@ from realtime.endpoint import Endpoint, ErrorTexts, Limits
 from realtime.hub import Hub
 from realtime.socketio import SocketIOCodec
 from realtime.transport import Handshake
-from storage import Database
+from storage import open_database
 from tests.realtime.test_connection import FakeTransport
 
 commands: Commands[None] = Commands()
@@ -24,29 +25,30 @@ async def hello(ctx: Context[None, Any]) -> Emitted:
     return Emitted("greeting", {"to": ctx.data["name"]})
 
 
-async def test_an_emitted_event_and_its_ack_go_out_in_one_write() -> None:
-    endpoint = Endpoint(
-        "/socket.io/",
-        codec=SocketIOCodec(lambda action, transaction, message: [("_error", message)], {}),
-        texts=ErrorTexts(None, "rate limited", "unavailable", "internal"),
-        commands=commands,
-        services=None,
-        db=cast(Database, None),  # the command reads nothing
-        hub=Hub(max_connections_per_user=4),
-        limits=Limits(outbox_size=8, rate_per_second=100, rate_burst=100),
-        logger=logging.getLogger("test"),
-    )
+async def test_an_emitted_event_and_its_ack_go_out_in_one_write(tmp_path: Path) -> None:
     transport = FakeTransport(reading=True)
     transport.idle = True
     with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(endpoint.serve, transport, Handshake("/socket.io/", {}, {}, "t"))
-            # Socket.IO packets (Engine.IO's "4" is the transport's): an EVENT asking for
-            # ack 7, then one asking for none.
-            await transport.deliver('27["hello",{"name":"Ann"}]')
-            await transport.deliver('2["hello",{"name":"Bob"}]')
-            await trio.testing.wait_all_tasks_blocked()
-            nursery.cancel_scope.cancel()
+        async with open_database(tmp_path / "endpoint.db") as db:  # the command reads nothing
+            endpoint = Endpoint(
+                "/socket.io/",
+                codec=SocketIOCodec(lambda action, transaction, message: [("_error", message)], {}),
+                texts=ErrorTexts(None, "rate limited", "unavailable", "internal"),
+                commands=commands,
+                services=None,
+                db=db,
+                hub=Hub(max_connections_per_user=4),
+                limits=Limits(outbox_size=8, rate_per_second=100, rate_burst=100),
+                logger=logging.getLogger("test"),
+            )
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(endpoint.serve, transport, Handshake("/socket.io/", {}, {}, "t"))
+                # Socket.IO packets (Engine.IO's "4" is the transport's): an EVENT asking for
+                # ack 7, then one asking for none.
+                await transport.deliver('27["hello",{"name":"Ann"}]')
+                await transport.deliver('2["hello",{"name":"Bob"}]')
+                await trio.testing.wait_all_tasks_blocked()
+                nursery.cancel_scope.cancel()
     assert transport.direct == [
         '2["greeting",{"to":"Ann"}]',
         '37[{"to":"Ann"}]',

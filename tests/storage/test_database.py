@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, closing, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,30 +29,41 @@ def _count(connection: sqlite3.Connection) -> int:
     return count
 
 
+@contextmanager
+def _transactions(db: Database) -> Iterator[list[str]]:
+    """The statements that begin, end or divide the writer's transactions while in the
+    block: what the writer did with its batches, as SQLite saw it."""
+    statements: list[str] = []
+
+    def trace(statement: str) -> None:
+        if statement.split(" ", 1)[0] in {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}:
+            statements.append(statement)
+
+    db._writer.set_trace_callback(trace)
+    try:
+        yield statements
+    finally:
+        db._writer.set_trace_callback(None)
+
+
 async def test_concurrent_writes_share_transactions_and_each_is_answered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    batches: list[int] = []
-    original = Database._transaction
-
-    async def counting(self: Database, batch: list[Any]) -> None:
-        batches.append(len(batch))
-        await original(self, batch)
-
-    monkeypatch.setattr(Database, "_transaction", counting)
     results: list[int] = []
     async with open_database(tmp_path / "db.sqlite") as db:
 
         async def one(value: int) -> None:
             results.append(await db.write(lambda c: _insert(value, c)))
 
-        async with trio.open_nursery() as nursery:
-            for value in range(200):
-                nursery.start_soon(one, value)
+        with _transactions(db) as statements:
+            async with trio.open_nursery() as nursery:
+                for value in range(200):
+                    nursery.start_soon(one, value)
         assert sorted(results) == list(range(200))
         assert await db.read(_count) == 200  # answered only after the commit: readers see it
-    assert sum(batches) == 200
-    assert len(batches) < 200 / 4, batches  # grouped, not one transaction each
+    transactions = len(statements) // 2
+    assert statements == ["BEGIN IMMEDIATE", "COMMIT"] * transactions
+    assert transactions < 200 / 4, transactions  # grouped, not one transaction each
 
 
 async def _in_one_batch(path: Path, works: list[Any]) -> list[Any]:
@@ -368,17 +379,9 @@ def _answers(connection: sqlite3.Connection) -> int:
     return count
 
 
-async def _one_batch(db: Database, works: list[Any], monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Write `works` concurrently; each one's outcome, in order. Asserts they shared one
-    transaction."""
-    batches: list[int] = []
-    original = db._transaction
-
-    async def recording(batch: list[Any]) -> None:
-        batches.append(len(batch))
-        await original(batch)
-
-    monkeypatch.setattr(db, "_transaction", recording)
+async def _one_batch(db: Database, works: list[Any]) -> tuple[list[str], list[str]]:
+    """Write `works` concurrently: each one's outcome, in order, and the writer's
+    transaction statements meanwhile (`_transactions`)."""
     outcomes = [""] * len(works)
 
     async def attempt(index: int) -> None:
@@ -388,11 +391,11 @@ async def _one_batch(db: Database, works: list[Any], monkeypatch: pytest.MonkeyP
         except StorageError as error:
             outcomes[index] = str(error)
 
-    async with trio.open_nursery() as nursery:
-        for index in range(len(works)):
-            nursery.start_soon(attempt, index)
-    assert batches == [len(works)]
-    return outcomes
+    with _transactions(db) as statements:
+        async with trio.open_nursery() as nursery:
+            for index in range(len(works)):
+                nursery.start_soon(attempt, index)
+    return outcomes, statements
 
 
 @asynccontextmanager
@@ -406,20 +409,21 @@ async def _full_database(path: Path) -> AsyncIterator[Database]:
 
 
 async def test_a_full_disk_fails_the_whole_batch_and_nothing_of_it_stands(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """SQLITE_FULL that undoes the transaction fails every request of the batch with
     StorageError naming the cause, the requests before it included; nothing is written."""
     async with _full_database(tmp_path / "db.sqlite") as db:
         small = [lambda c, v=v: _insert(v, c) for v in range(2, 7)]
         works = [*small[:3], lambda c: c.execute(_BIG_ANSWER, ("big",)), *small[3:]]
-        assert await _one_batch(db, works, monkeypatch) == [FULL] * 6
+        # One transaction, which SQLite undid as a whole: nothing to roll back or commit.
+        assert await _one_batch(db, works) == ([FULL] * 6, ["BEGIN IMMEDIATE"])
         assert (await db.read(_count), await db.read(_answers)) == (1, 0)
         assert await db.read(lambda c: c.execute("PRAGMA integrity_check").fetchone()) == ("ok",)
 
 
 async def test_a_full_disk_undoing_one_statement_fails_only_its_request(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """SQLITE_FULL that undoes only its statement fails only that request, with StorageError
     (not a bare sqlite3 error, which would be answered as a bug); the others commit."""
@@ -430,7 +434,15 @@ async def test_a_full_disk_undoing_one_statement_fails_only_its_request(
             connection.execute(_BIG_ANSWERS, ("many",))
 
         works = [lambda c: _insert(2, c), half_then_full, lambda c: _insert(3, c)]
-        assert await _one_batch(db, works, monkeypatch) == ["ok", FULL, "ok"]
+        outcomes, statements = await _one_batch(db, works)
+        assert outcomes == ["ok", FULL, "ok"]
+        # One batch, run again with a savepoint for each request (in the order Trio queued
+        # them) once one of them had changed rows.
+        assert statements[:3] == ["BEGIN IMMEDIATE", "ROLLBACK", "BEGIN IMMEDIATE"]
+        assert statements[-1] == "COMMIT"
+        assert sorted(statements[3:-1]) == sorted(
+            ["SAVEPOINT request", "RELEASE request"] * 3 + ["ROLLBACK TO request"]
+        )
         # users 1, 2 and 3; none of the half request's user and answers
         assert (await db.read(_count), await db.read(_answers)) == (3, 0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import trio
 from msgspec.structs import replace
@@ -14,22 +14,16 @@ from handlers.clicker import rules
 from handlers.clicker.game import PUSHES_PER_TURN, Game
 from handlers.clicker.players import Players
 from handlers.clicker.rules import Catalogue, Progress, derive
+from realtime.connection import Connection
+from realtime.envelope import EnvelopeCodec
 from realtime.hub import Hub
+from realtime.ratelimit import TokenBucket
+from realtime.transport import Handshake
 from scripts.seed import clicker_catalogue
 from storage import open_database
+from tests.realtime.test_connection import FakeTransport
 
 PLAYERS = 2 * PUSHES_PER_TURN + 1
-
-
-class _RecordingHub:
-    """The hub reduced to what a tick uses: its pushes, kept in order."""
-
-    def __init__(self) -> None:
-        self.pushed: list[tuple[str, str, Any]] = []
-
-    def push(self, rooms: str, event: str, data: Any) -> int:
-        self.pushed.append((rooms, event, data))
-        return 1
 
 
 async def test_a_tick_lets_other_tasks_run_between_turns_of_pushes(tmp_path: Path) -> None:
@@ -39,7 +33,8 @@ async def test_a_tick_lets_other_tasks_run_between_turns_of_pushes(tmp_path: Pat
     owned = {cooker: 1}  # cooks a dish a second: every tick changes the player
     passive = replace(Progress.new(catalogue), owned=owned, stats=derive(owned, catalogue))
     players = Players(idle_eviction=60)
-    hub = _RecordingHub()
+    hub = Hub(max_connections_per_user=1)
+    codec = EnvelopeCodec()
     async with open_database(tmp_path / "tick.db") as db:
         users = [(user_id, f"player{user_id}@example.com") for user_id in range(1, PLAYERS + 1)]
 
@@ -53,13 +48,25 @@ async def test_a_tick_lets_other_tasks_run_between_turns_of_pushes(tmp_path: Pat
             )
 
         await db.write(seed)
+        sockets: dict[int, FakeTransport] = {}  # each player's one connection
         for user_id, _ in users:
             player = players.get(user_id)
             player.progress = passive
             players.connect(player)
+            socket = sockets[user_id] = FakeTransport(reading=True)
+            socket.idle = True  # takes every push at once, as `sent`
+            connection = Connection(
+                socket,
+                Handshake("/ws", {}, {}, "test"),
+                codec,
+                outbox_size=8,
+                rate=TokenBucket(1, 1),
+            )
+            hub.attach(connection)
+            hub.join(connection, player.room)
         game = Game(
             db=db,
-            hub=cast(Hub, hub),
+            hub=hub,
             tokens=cast(TokenCodec, None),
             catalogue=catalogue,
             players=players,
@@ -75,14 +82,12 @@ async def test_a_tick_lets_other_tasks_run_between_turns_of_pushes(tmp_path: Pat
         async with trio.open_nursery() as nursery:
             nursery.start_soon(tick)
             while not ticked.is_set():
-                pushed_seen.append(len(hub.pushed))
+                pushed_seen.append(sum(len(socket.sent) for socket in sockets.values()))
                 await trio.lowlevel.checkpoint()
     assert any(0 < pushed < PLAYERS for pushed in pushed_seen)
     after_tick = rules.tick(passive)
     assert after_tick.dishes > passive.dishes  # the tick changed something to push
     assert all(players.get(user_id).progress == after_tick for user_id, _ in users)
     snapshot = rules.passive_snapshot(after_tick)
-    assert sorted(hub.pushed, key=lambda push: push[0]) == sorted(
-        ((f"clicker:user:{user_id}", "passive", snapshot) for user_id, _ in users),
-        key=lambda push: push[0],
-    )
+    pushed = codec.encode_push("passive", snapshot)
+    assert all(socket.sent == [pushed] for socket in sockets.values())
