@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -156,9 +155,7 @@ class Game:
         if loaded is None:  # a valid token for a user that no longer exists
             raise CommandError("token invalid")
         player.email, player.progress = loaded
-        player.answers = OrderedDict(
-            (key, (action, answer, at)) for key, action, answer, at in ring.answers
-        )
+        player.answers = {key: (action, answer, at) for key, action, answer, at in ring.answers}
         player.logged = ring.next_seq
 
     def progress_of(self, ctx: Ctx) -> Progress:

@@ -12,7 +12,6 @@ when no connection is playing it and nothing holds its lock.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -37,10 +36,8 @@ class Player:
     lock: Turn = field(default_factory=Turn)
     connections: int = 0
     idle_since: float = 0.0
-    # request key -> (action, encoded answer, unix time); oldest first. Ordered, not a
-    # dict: a dict's oldest key, after deletes, is found by skipping the deleted slots
-    # (up to a third of its table), and every remembered answer dropped one.
-    answers: OrderedDict[str, tuple[str, bytes, int]] = field(default_factory=OrderedDict)
+    # request key -> (action, encoded answer, unix time); oldest first
+    answers: dict[str, tuple[str, bytes, int]] = field(default_factory=dict)
     logged: int = 0  # the number of its next answer in the request log (set by the load)
     # The hub room of every connection playing it: named once, the ticker publishes to it.
     room: str = field(init=False)
@@ -64,9 +61,11 @@ class Player:
         answers = self.answers
         answers.pop(key, None)
         answers[key] = (action, answer, now)
-        # Forget from the oldest: over capacity, or out of the window (never this answer).
-        while len(answers) > MAX_ANSWERS or next(iter(answers.values()))[2] < now - window:
-            answers.popitem(last=False)
+        while True:  # forget from the oldest: over capacity, or out of the window
+            oldest = next(iter(answers))
+            if len(answers) <= MAX_ANSWERS and answers[oldest][2] >= now - window:
+                break
+            del answers[oldest]
 
 
 class Players:
