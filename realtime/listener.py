@@ -58,6 +58,15 @@ ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, er
 ACCEPT_RETRY = 0.1  # seconds to wait before accepting again after such a failure
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to send its opening request
 RECEIVE_SIZE = 65536
+# Reading first, after letting the other tasks run, is cheaper than waiting for the
+# socket first (Trio's wait re-arms the socket in epoll: a system call, and Python on
+# both ends), but only while the client's next message is there by then: a busy
+# server's round trips. For a client that pauses between messages the read would find
+# nothing nearly every time, a failed system call and a raised error on top of the
+# wait. So a read-first that finds nothing (a miss) sends the connection's next few
+# receives back to waiting first: one, then twice as many for each miss in a row, up
+# to MAX_WAITS_AFTER_A_MISS; a read-first that finds data starts over at one.
+MAX_WAITS_AFTER_A_MISS = 64
 # A request's head ends at its first empty line. h11 (the HTTP port's parser) takes a bare
 # LF as a line's end too; `realtime.opening` refuses such a head with a 400.
 END_OF_HEAD = re.compile(rb"\n\r?\n")
@@ -73,8 +82,8 @@ class WsprotoTransport:
     # Slots: an instance dict would be a few hundred bytes more per idle connection.
     __slots__ = (
         "_backlog",
+        "_backoff",
         "_closed",
-        "_drained",
         "_fd",
         "_frames",
         "_max",
@@ -85,6 +94,7 @@ class WsprotoTransport:
         "_send_lock",
         "_size",
         "_stream",
+        "_waits",
         "_ws",
         "awaiting_pong",
     )
@@ -115,7 +125,9 @@ class WsprotoTransport:
         self._peer_left = False  # its close frame, or EOF, arrived
         self._peer_gone: trio.Event | None = None  # made only when a close waits for it
         self._reading = False
-        self._drained = True  # the last read left nothing behind in the socket
+        # Receives left that wait first, and how many the last miss sent back to waiting
+        # (0 once a read-first found data). A new connection waits first for a while.
+        self._waits = self._backoff = MAX_WAITS_AFTER_A_MISS
         self.awaiting_pong = False
 
     async def receive(self) -> Message:
@@ -165,25 +177,33 @@ class WsprotoTransport:
     async def _receive(self) -> bytes:
         """The next bytes from the socket; b"" once it is closed, broken or at EOF.
 
-        Waits for the socket first and reads after: the previous read nearly always
-        took all there was, so trying first (as `SocketStream.receive_some` does) cost
-        a failed system call and a raised error per message. A read that filled the
-        buffer may have left more, so the next one tries at once.
+        Reads first, after a checkpoint, unless recent reads-first found the socket
+        empty (`MAX_WAITS_AFTER_A_MISS`); else waits for the socket first and reads after.
+        A read that filled the buffer may have left more: the next one reads first.
         """
         try:
-            if self._drained:
-                await trio.lowlevel.wait_readable(self._fd)
-            else:
+            reading_first = not self._waits
+            if reading_first:
                 await trio.lowlevel.checkpoint()
+            else:
+                self._waits -= 1
+                await trio.lowlevel.wait_readable(self._fd)
             while True:
                 if self._stream.socket.fileno() < 0:  # closed: the number may be reused
                     return b""
                 try:
                     data = os.read(self._fd, RECEIVE_SIZE)
                 except BlockingIOError:
+                    if reading_first:  # a miss
+                        reading_first = False
+                        self._backoff = min(2 * self._backoff, MAX_WAITS_AFTER_A_MISS) or 1
+                        self._waits = self._backoff
                     await trio.lowlevel.wait_readable(self._fd)
                     continue
-                self._drained = len(data) < RECEIVE_SIZE
+                if reading_first:
+                    self._backoff = 0  # a hit: the next miss sends back one receive
+                if len(data) == RECEIVE_SIZE:
+                    self._waits = 0
                 return data
         except (trio.ClosedResourceError, OSError):
             return b""

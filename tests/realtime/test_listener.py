@@ -1,10 +1,11 @@
 """The wsproto listener on real sockets: frames written straight to an idle socket, the rest
 of one the socket took only part of sent by the pump, a send the socket took part of
-finished by itself and ahead of the next, nothing after a send cut short; the
-opening request's head found across writes and bounded at 16 KiB, frames sent along with
-it read as the first ones, no header kept once a connection is admitted, a socket
-closed at once even by a cancelled caller, and an accept loop that retries when out of
-descriptors, stops on other errors, and leaves each stream to its handler."""
+finished by itself and ahead of the next, nothing after a send cut short; reads first
+while they find data; the opening request's head found across writes and bounded at 16
+KiB, frames sent along with it read as the first ones, no header kept once a connection
+is admitted, a socket closed at once even by a cancelled caller, and an accept loop that
+retries when out of descriptors, stops on other errors, and leaves each stream to its
+handler."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from realtime.envelope import EnvelopeCodec
 from realtime.listener import (
     ACCEPT_RETRY,
     HANDSHAKE_TIMEOUT,
+    MAX_WAITS_AFTER_A_MISS,
     WsprotoTransport,
     _accept_forever,
     close_now,
@@ -218,6 +220,65 @@ async def test_a_send_waits_behind_one_the_socket_took_part_of() -> None:
             nursery.start_soon(transport.send, "after")
             await trio.testing.wait_all_tasks_blocked()
             assert await _texts(peer, client, 2) == ["a" * PAYLOAD, "after"]
+
+
+async def test_receives_read_first_until_one_finds_the_socket_empty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new connection's receives wait for the socket, then read; after a while they
+    read first. One that finds the socket empty (a miss) sends the next receive back to
+    waiting first, the next miss in a row two, and a read-first that finds data starts
+    over. Pass: the reads and waits of each receive, in order."""
+    calls: list[str] = []
+    read, wait_readable = os.read, trio.lowlevel.wait_readable
+
+    def counted_read(fd: int, size: int) -> bytes:
+        try:
+            data = read(fd, size)
+        except BlockingIOError:
+            calls.append("empty")
+            raise
+        calls.append("read")
+        return data
+
+    async def counted_wait(fd: int) -> None:
+        calls.append("wait")
+        await wait_readable(fd)
+
+    monkeypatch.setattr(os, "read", counted_read)
+    monkeypatch.setattr(trio.lowlevel, "wait_readable", counted_wait)
+    transport, peer, client = _small_buffered_pair()
+
+    async def send(text: str) -> None:
+        await peer.send_all(client.send(wsproto.events.TextMessage(data=text)))
+
+    async def send_once_waited_for(text: str) -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        await send(text)
+
+    async def receive(text: str, *, sent_first: bool = True) -> list[str]:
+        """The calls it took to receive `text`, sent before the receive or while it waits."""
+        calls.clear()
+        async with trio.open_nursery() as nursery:
+            if sent_first:
+                await send(text)
+            else:
+                nursery.start_soon(send_once_waited_for, text)
+            assert await transport.receive() == text
+        return calls[:]
+
+    waits, hit, miss = ["wait", "read"], ["read"], ["empty", "wait", "read"]
+    with trio.fail_after(10):
+        for number in range(MAX_WAITS_AFTER_A_MISS):
+            assert await receive(f"{number}") == waits
+        assert await receive("there already") == hit
+        assert await receive("not there yet", sent_first=False) == miss
+        assert await receive("after a miss") == waits
+        assert await receive("not there yet, again", sent_first=False) == miss
+        assert [await receive("after two"), await receive("in a row")] == [waits, waits]
+        assert await receive("there already, again") == hit
+        assert await receive("not there yet, once more", sent_first=False) == miss
+        assert await receive("after a miss, again") == waits
 
 
 @pytest.mark.settings(realtime={"debug_echo": True})
