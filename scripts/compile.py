@@ -31,8 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # mypyc cannot compile: realtime/commands.py (a generic frozen dataclass) and
 # storage/running.py (an async generator).
 MODULES = (
-    "handlers/clicker/game.py",
-    "storage/database.py",
     "realtime/batches.py",
     "realtime/codec.py",
     "realtime/connection.py",
@@ -45,7 +43,9 @@ MODULES = (
     "realtime/ratelimit.py",
     "realtime/socketio.py",
     "realtime/transport.py",
+    "storage/database.py",
     "storage/request_log.py",
+    "handlers/clicker/game.py",
     "handlers/clicker/players.py",
     "handlers/clicker/store.py",
     "handlers/clicker/turn.py",

@@ -29,7 +29,8 @@ async def test_an_emitted_event_and_its_ack_go_out_in_one_write(tmp_path: Path) 
     transport = FakeTransport(reading=True)
     transport.idle = True
     with trio.fail_after(5):
-        async with open_database(tmp_path / "endpoint.db") as db:  # the command reads nothing
+        # The command reads nothing, but the compiled endpoint takes only a real database.
+        async with open_database(tmp_path / "endpoint.db") as db:
             endpoint = Endpoint(
                 "/socket.io/",
                 codec=SocketIOCodec(lambda action, transaction, message: [("_error", message)], {}),

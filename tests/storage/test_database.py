@@ -46,9 +46,7 @@ def _transactions(db: Database) -> Iterator[list[str]]:
         db._writer.set_trace_callback(None)
 
 
-async def test_concurrent_writes_share_transactions_and_each_is_answered(
-    tmp_path: Path,
-) -> None:
+async def test_concurrent_writes_share_transactions_and_each_is_answered(tmp_path: Path) -> None:
     results: list[int] = []
     async with open_database(tmp_path / "db.sqlite") as db:
 
@@ -408,9 +406,7 @@ async def _full_database(path: Path) -> AsyncIterator[Database]:
         yield db
 
 
-async def test_a_full_disk_fails_the_whole_batch_and_nothing_of_it_stands(
-    tmp_path: Path,
-) -> None:
+async def test_a_full_disk_fails_the_whole_batch_and_nothing_of_it_stands(tmp_path: Path) -> None:
     """SQLITE_FULL that undoes the transaction fails every request of the batch with
     StorageError naming the cause, the requests before it included; nothing is written."""
     async with _full_database(tmp_path / "db.sqlite") as db:
@@ -422,9 +418,7 @@ async def test_a_full_disk_fails_the_whole_batch_and_nothing_of_it_stands(
         assert await db.read(lambda c: c.execute("PRAGMA integrity_check").fetchone()) == ("ok",)
 
 
-async def test_a_full_disk_undoing_one_statement_fails_only_its_request(
-    tmp_path: Path,
-) -> None:
+async def test_a_full_disk_undoing_one_statement_fails_only_its_request(tmp_path: Path) -> None:
     """SQLITE_FULL that undoes only its statement fails only that request, with StorageError
     (not a bare sqlite3 error, which would be answered as a bug); the others commit."""
     async with _full_database(tmp_path / "db.sqlite") as db:
