@@ -12,7 +12,7 @@ from trio_websocket import open_websocket_url
 from realtime.connection import Connection
 from realtime.envelope import EnvelopeCodec
 from realtime.hub import Hub
-from realtime.keepalive import PINGS_PER_TURN, TURN_PAUSE, run_keepalive
+from realtime.keepalive import PINGS_PER_TURN, run_keepalive
 from realtime.ratelimit import TokenBucket
 from realtime.transport import Handshake
 from server import Running
@@ -112,29 +112,58 @@ class _UnansweredTransport(FakeTransport):
     awaiting_pong = True
 
 
-async def test_a_sweep_pauses_between_turns_of_pings(
+class _AnsweringTransport(FakeTransport):
+    """An idle socket whose client answers every ping at once; notes when each came."""
+
+    pings = True
+
+    def __init__(self) -> None:
+        super().__init__(reading=True)
+        self.pinged_at: list[float] = []
+
+    def ping(self) -> None:
+        self.pinged_at.append(trio.current_time())
+
+
+async def test_a_sweep_spreads_its_turns_over_a_quarter_of_the_interval(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    hub = Hub(max_connections_per_user=4)
+    transports = [_AnsweringTransport() for _ in range(3 * PINGS_PER_TURN + 1)]
+    for transport in transports:
+        hub.attach(_connection(transport))
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_keepalive, hub, INTERVAL)
+        await trio.sleep(2 * INTERVAL + INTERVAL / 2)
+        nursery.cancel_scope.cancel()
+    # Four turns, 7.5 s / 4 apart: the last of the four pings one connection.
+    turns = [INTERVAL + turn * 1.875 for turn in range(4)]
+    sweep = [turn for turn in turns[:3] for _ in range(PINGS_PER_TURN)] + [turns[3]]
+    assert sorted(time - start for transport in transports for time in transport.pinged_at) == (
+        sorted(sweep + [time + INTERVAL for time in sweep])
+    )
+    assert all(len(transport.pinged_at) == 2 for transport in transports)
+
+
+async def test_a_sweep_drops_nobody_that_left_while_it_paused(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     hub = Hub(max_connections_per_user=4)
     connections = [
-        _connection(_UnansweredTransport(reading=True)) for _ in range(3 * PINGS_PER_TURN)
+        _connection(_UnansweredTransport(reading=True)) for _ in range(2 * PINGS_PER_TURN)
     ]
     for connection in connections:
         hub.attach(connection)
-    dropped_seen: list[int] = []  # connections dropped so far, each time this task ran
-    left: Connection | None = None
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run_keepalive, hub, INTERVAL)
-        await trio.sleep(INTERVAL)  # the sweep is due now too
-        while not dropped_seen or dropped_seen[-1] < len(connections) - 1:
-            dropped_seen.append(sum(connection.closing for connection in connections))
-            if left is None and 0 < dropped_seen[-1] < len(connections):
-                left = next(connection for connection in connections if not connection.closing)
-                hub.detach(left)
-            await trio.sleep(TURN_PAUSE / 2)
+        await trio.sleep(INTERVAL + 1)  # the second turn comes 3.75 s after the first
+        assert sum(connection.closing for connection in connections) == PINGS_PER_TURN
+        left = next(connection for connection in connections if not connection.closing)
+        hub.detach(left)
+        await trio.sleep(4)
         nursery.cancel_scope.cancel()
-    assert any(0 < dropped < len(connections) - 1 for dropped in dropped_seen)
-    assert left is not None and not left.closing  # gone before the sweep reached it
+    assert [connection for connection in connections if not connection.closing] == [left]
 
 
 class _CountedTransport(_UnansweredTransport):
