@@ -1,17 +1,19 @@
 """Keepalive: ping every connection on a schedule, drop those that stopped answering.
 
-One task serves every connection of the hub, and a ping is a write, not a
-task: the transport notes the pong when it reads it. A connection whose
-previous ping is still unanswered when the next is due is dropped (its peer is
-gone or hopelessly behind); otherwise it gets a new ping. Transports whose server
-pings by itself (Hypercorn, for the WebSocket routes on the HTTP port) are
-skipped. A sweep pings `PINGS_PER_TURN` connections at a time, its turns spread
-evenly over the first `SWEEP_SPAN` of the interval, so that neither its pings nor
-the pongs they bring back hold up the other tasks for long. So a connection's pings
-come between (1 - SWEEP_SPAN) and (1 + SWEEP_SPAN) intervals apart, and a client has
-at least (1 - SWEEP_SPAN) of an interval to answer. A sweep that starts a second late
-found the loop held (a stalled disk, a paused process): pongs that came meanwhile may
-still be unread, so it pings but drops nobody, and the next sweep judges.
+One task serves every connection of the hub, and a ping is a write, not a task: the
+transport notes the pong when it reads it. A connection whose previous ping is still
+unanswered when the next is due is dropped (its peer is gone or hopelessly behind);
+otherwise it gets a new ping. Transports whose server pings by itself (Hypercorn,
+for the WebSocket routes on the HTTP port) are skipped. A sweep pings
+`PINGS_PER_TURN` connections at a time, its turns spread evenly over the first
+`SWEEP_SPAN` of the interval (over more only where that would bring them under
+`TURN_PAUSE` apart: many connections, a short interval), so that neither its pings
+nor the pongs they bring back hold up the other tasks for long. So a connection's
+pings come about (1 - SWEEP_SPAN) to (1 + SWEEP_SPAN) intervals apart, and a client
+has roughly (1 - SWEEP_SPAN) of an interval or more to answer. A sweep that starts a
+second late found the loop held (a stalled disk, a paused process): pongs that came
+meanwhile may still be unread, so it pings but drops nobody, and the next sweep
+judges.
 """
 
 from __future__ import annotations
